@@ -1,0 +1,1 @@
+//! foodtrace: the command line for inspectors, producers and markets.

@@ -1,0 +1,1 @@
+//! A synthetic district: signed parties, lots and supply chains sized from the district plan.

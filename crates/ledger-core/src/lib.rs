@@ -1,0 +1,20 @@
+//! The pure domain core of foodtrace.
+//!
+//! It holds the records ([`model`]: parties, lots and the events about them), the byte
+//! contract ([`contract`]: exactly which bytes are hashed and signed), identifiers with
+//! their check characters ([`ids`]), the derived registry and lot state ([`state`]) and
+//! the admission rules ([`admission`]) that decide whether a signed event may join the
+//! ledger.
+//!
+//! It deliberately does no I/O and reads no clock: bytes, keys and timestamps come in,
+//! values or typed errors go out. It knows nothing of protobuf (the `ledger-proto` crate
+//! turns wire messages into these types) nor of storage (`ledger-store` does).
+
+pub mod admission;
+pub mod contract;
+pub mod ids;
+pub mod model;
+pub mod state;
+
+pub use admission::{Admission, LedgerView, LookupError, Refusal, RefusalCode, SignedEvent, admit};
+pub use ids::{EventHash, InvalidValue, KeyId, LotId, PartyId};

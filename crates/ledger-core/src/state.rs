@@ -1,0 +1,105 @@
+//! What the ledger knows besides the events themselves: the party registry and the lots,
+//! both derived from events by admission and stored beside them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{EventHash, KeyId, LotId, PartyId};
+use crate::model::{
+    EventBody, KeyGrant, LotInfo, PartyRole, PartyStatus, Quantity, RegionCode, Text, Timestamp,
+};
+
+/// A key as the registry holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Derived from the public key.
+    pub key_id: KeyId,
+    /// Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// Signs events that occurred at or after this.
+    pub valid_from: Timestamp,
+    /// Signs events that occurred before this, if set.
+    pub valid_until: Option<Timestamp>,
+    /// Revoked keys sign nothing more.
+    pub revoked: bool,
+}
+
+impl From<&KeyGrant> for KeyRecord {
+    fn from(grant: &KeyGrant) -> KeyRecord {
+        KeyRecord {
+            key_id: grant.key_id,
+            public_key: grant.public_key,
+            valid_from: grant.valid_from,
+            valid_until: grant.valid_until,
+            revoked: false,
+        }
+    }
+}
+
+impl KeyRecord {
+    /// Whether the key's validity period covers `at`.
+    pub fn is_valid_at(&self, at: &Timestamp) -> bool {
+        self.valid_from <= *at && self.valid_until.is_none_or(|until| *at < until)
+    }
+}
+
+/// A party's current registry entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyRecord {
+    /// Unified social credit code or licence number.
+    pub party_id: PartyId,
+    /// Registered name.
+    pub name: Text,
+    /// What it does.
+    pub role: PartyRole,
+    /// GB/T 2260 region code.
+    pub region: RegionCode,
+    /// Business contact; inspector-only.
+    pub contact: Option<Text>,
+    /// Active, suspended or revoked.
+    pub status: PartyStatus,
+    /// Every key ever granted, revoked ones included.
+    pub keys: Vec<KeyRecord>,
+    /// Sequence number of the registering event.
+    pub registered_at_sequence: u64,
+}
+
+impl PartyRecord {
+    /// The key with this id.
+    pub fn key(&self, key_id: &KeyId) -> Option<&KeyRecord> {
+        self.keys.iter().find(|key| key.key_id == *key_id)
+    }
+}
+
+/// A lot as the ledger holds it: what its creating event said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotRecord {
+    /// The lot's id.
+    pub lot_id: LotId,
+    /// Product name.
+    pub product_name: Text,
+    /// Product category.
+    pub product_category: Text,
+    /// Quantity created.
+    pub quantity: Quantity,
+    /// Who created it (ORIGIN or TRANSFORM signer).
+    pub created_by: PartyId,
+    /// The creating event.
+    pub created_by_event: EventHash,
+    /// Its sequence number.
+    pub created_at_sequence: u64,
+}
+
+impl LotRecord {
+    /// The record of a lot created by `body`'s event.
+    pub fn created(info: &LotInfo, body: &EventBody, hash: EventHash, sequence: u64) -> LotRecord {
+        LotRecord {
+            lot_id: info.lot_id.clone(),
+            product_name: info.product_name.clone(),
+            product_category: info.product_category.clone(),
+            quantity: info.quantity.clone(),
+            created_by: body.signer.clone(),
+            created_by_event: hash,
+            created_at_sequence: sequence,
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The wire format stops here.
+//!
+//! This crate holds the protobuf messages and gRPC services generated from `proto/`
+//! (compiled by protox, no system `protoc`), and the conversions between them and the
+//! core types: [`decode_signed_event`] turns a submitted `SignedEvent` into a checked
+//! [`ledger_core::SignedEvent`], refusing malformed input with a field path;
+//! [`encode_body`] and [`sign_body`] are what a client uses to produce one; and
+//! [`refusal_status`] maps a core [`Refusal`] to a gRPC status, once, for every service.
+//!
+//! It deliberately holds no service logic and does no I/O.
+
+mod convert;
+
+pub use convert::{body_from_wire, body_to_wire};
+
+use ed25519_dalek::SigningKey;
+use ledger_core::model::{EventBody, limits};
+use ledger_core::{Refusal, RefusalCode, SignedEvent};
+use prost::Message;
+
+/// Generated protobuf messages and gRPC services of package `foodtrace.v1`.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("foodtrace.v1");
+}
+
+/// The encoded `FileDescriptorSet` of `proto/`, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/foodtrace_descriptor.bin"));
+
+/// Encodes a body to its canonical bytes: the bytes that are hashed and signed.
+pub fn encode_body(body: &EventBody) -> Vec<u8> {
+    body_to_wire(body).encode_to_vec()
+}
+
+/// Encodes and signs a body: what a client submits.
+pub fn sign_body(body: &EventBody, key: &SigningKey) -> pb::SignedEvent {
+    let bytes = encode_body(body);
+    let signature = ledger_core::contract::sign_body(key, &bytes);
+    pb::SignedEvent {
+        body: bytes,
+        signature: signature.to_bytes().to_vec(),
+    }
+}
+
+/// Checks the shape of a submitted event and decodes its body. Refuses with
+/// `INVALID_ARGUMENT` and the field at fault: an oversized or undecodable body, a body
+/// not in canonical encoding, a signature that is not 64 bytes, or any malformed field.
+/// It does not check the signature: that needs the registry, and is admission's job.
+pub fn decode_signed_event(event: pb::SignedEvent) -> Result<SignedEvent, Refusal> {
+    let invalid =
+        |field: &str, message: String| Refusal::new(RefusalCode::InvalidArgument, field, message);
+    if event.body.is_empty() {
+        return Err(invalid("body", "is required".into()));
+    }
+    if event.body.len() > limits::MAX_BODY_BYTES {
+        return Err(invalid(
+            "body",
+            format!(
+                "is {} bytes, at most {} allowed",
+                event.body.len(),
+                limits::MAX_BODY_BYTES
+            ),
+        ));
+    }
+    let signature: [u8; 64] = event.signature.as_slice().try_into().map_err(|_| {
+        invalid(
+            "signature",
+            format!("must be 64 bytes, got {}", event.signature.len()),
+        )
+    })?;
+    let wire = pb::EventBody::decode(event.body.as_slice())
+        .map_err(|error| invalid("body", format!("is not a protobuf EventBody: {error}")))?;
+    if wire.encoded_len() != event.body.len() || wire.encode_to_vec() != event.body {
+        return Err(invalid(
+            "body",
+            "is not in canonical encoding (fields out of order, default values written, or unknown fields)".into(),
+        ));
+    }
+    let body = body_from_wire(&wire)?;
+    Ok(SignedEvent::from_decoded_parts(event.body, body, signature))
+}
+
+/// The gRPC status for a refusal; its message is the refusal's `field: message`.
+pub fn refusal_status(refusal: &Refusal) -> tonic::Status {
+    tonic::Status::new(grpc_code(refusal.code), refusal.to_string())
+}
+
+/// The gRPC code of a refusal class.
+pub fn grpc_code(code: RefusalCode) -> tonic::Code {
+    match code {
+        RefusalCode::InvalidArgument => tonic::Code::InvalidArgument,
+        RefusalCode::Unauthenticated => tonic::Code::Unauthenticated,
+        RefusalCode::PermissionDenied => tonic::Code::PermissionDenied,
+        RefusalCode::NotFound => tonic::Code::NotFound,
+        RefusalCode::AlreadyExists => tonic::Code::AlreadyExists,
+        RefusalCode::FailedPrecondition => tonic::Code::FailedPrecondition,
+        RefusalCode::Unavailable => tonic::Code::Unavailable,
+        RefusalCode::ResourceExhausted => tonic::Code::ResourceExhausted,
+    }
+}
+
+/// A refusal as carried in a stream result.
+pub fn refusal_message(refusal: &Refusal) -> pb::Refusal {
+    pb::Refusal {
+        code: grpc_code(refusal.code) as i32,
+        message: refusal.to_string(),
+        field: refusal.field.clone(),
+    }
+}

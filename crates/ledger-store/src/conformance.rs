@@ -1,0 +1,435 @@
+//! The conformance suite every [`LedgerStore`] passes.
+//!
+//! Each case is a public function taking a fresh, empty store. An implementation runs
+//! them all with [`store_conformance_tests!`](crate::store_conformance_tests), giving an
+//! expression that yields `(guard, store)`, where `guard` keeps whatever the store
+//! needs alive (a temporary directory) until the case ends:
+//!
+//! ```ignore
+//! ledger_store::store_conformance_tests!(|| ((), Box::new(ledger_store::MemStore::new())));
+//! ```
+
+use chrono::{DateTime, TimeZone, Utc};
+use ledger_core::ids::{EventHash, KeyId, LotId, PartyId};
+use ledger_core::model::{PartyRole, PartyStatus, Quantity, RegionCode, Text};
+use ledger_core::state::{KeyRecord, LotRecord, PartyRecord};
+
+use crate::{
+    CommitGroup, EventIndex, LedgerStore, NewEvent, PartyEventRef, StoreErrorKind, StoredEvent,
+};
+
+/// Runs every case of the suite as its own `#[test]`.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@cases $make;
+            empty_store_is_empty,
+            committed_events_read_back,
+            commit_must_continue_the_log,
+            rejected_commit_writes_nothing,
+            lot_events_page_in_order,
+            party_events_by_time_range,
+            followers_are_indexed,
+            registry_and_lots_are_stored,
+            authority_is_set_by_its_registration,
+            empty_commit_changes_nothing,
+            many_groups_accumulate
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let (_guard, store) = ($make)();
+                $crate::conformance::$case(&*store);
+            }
+        )*
+    };
+}
+
+/// A valid party id for fixtures: `n` selects one of three real codes.
+pub fn party_id(n: usize) -> PartyId {
+    let codes = [
+        "914403001922038216",
+        "91440300708461136T",
+        "91350100M000100Y43",
+    ];
+    PartyId::parse(codes[n % codes.len()]).expect("valid code")
+}
+
+fn lot_id(name: &str) -> LotId {
+    LotId::parse(name).expect("valid lot id")
+}
+
+fn hash_of(n: u64) -> EventHash {
+    ledger_core::contract::event_hash(&n.to_be_bytes())
+}
+
+fn at_millis(millis: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(millis)
+        .single()
+        .expect("valid time")
+}
+
+/// A stored event with made-up bytes at `sequence`, about `lots`, naming `parties`,
+/// following `links`.
+pub fn new_event(
+    sequence: u64,
+    lots: &[&str],
+    parties: &[PartyId],
+    occurred_at_millis: i64,
+    links: &[EventHash],
+) -> NewEvent {
+    let mut signature = [0u8; 64];
+    signature[..8].copy_from_slice(&sequence.to_be_bytes());
+    NewEvent {
+        event: StoredEvent {
+            sequence,
+            hash: hash_of(sequence),
+            recorded_at: at_millis(1_764_000_000_000 + sequence as i64),
+            body: format!("body of event {sequence}").into_bytes(),
+            signature,
+        },
+        index: EventIndex {
+            lots: lots.iter().map(|l| lot_id(l)).collect(),
+            parties: parties.to_vec(),
+            occurred_at_millis,
+            links: links.to_vec(),
+        },
+    }
+}
+
+/// A registry entry fixture.
+pub fn party_record(n: usize, role: PartyRole) -> PartyRecord {
+    let public_key = [n as u8 + 1; 32];
+    PartyRecord {
+        party_id: party_id(n),
+        name: Text::parse(&format!("party {n}"), 100).expect("text"),
+        role,
+        region: RegionCode::parse("210112").expect("region"),
+        contact: None,
+        status: PartyStatus::Active,
+        keys: vec![KeyRecord {
+            key_id: KeyId::of_public_key(&public_key),
+            public_key,
+            valid_from: at_millis(0).fixed_offset(),
+            valid_until: None,
+            revoked: false,
+        }],
+        registered_at_sequence: n as u64,
+    }
+}
+
+/// A lot fixture.
+pub fn lot_record(name: &str, created_at_sequence: u64) -> LotRecord {
+    LotRecord {
+        lot_id: lot_id(name),
+        product_name: Text::parse("大白菜 Chinese cabbage", 100).expect("text"),
+        product_category: Text::parse("vegetable", 100).expect("text"),
+        quantity: Quantity::parse("1200.5", "kg").expect("quantity"),
+        created_by: party_id(1),
+        created_by_event: hash_of(created_at_sequence),
+        created_at_sequence,
+    }
+}
+
+/// A new store has no events, no authority and answers every lookup with nothing.
+pub fn empty_store_is_empty(store: &dyn LedgerStore) {
+    assert_eq!(store.next_sequence().unwrap(), 0);
+    assert_eq!(store.event(0).unwrap(), None);
+    assert_eq!(store.sequence_of(&hash_of(0)).unwrap(), None);
+    assert_eq!(store.authority().unwrap(), None);
+    assert_eq!(store.lot(&lot_id("L1")).unwrap(), None);
+    assert_eq!(store.party(&party_id(0)).unwrap(), None);
+    assert!(
+        store
+            .lot_events(&lot_id("L1"), None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.followers(&hash_of(0)).unwrap().is_empty());
+}
+
+/// Events come back byte for byte, by sequence and by hash.
+pub fn committed_events_read_back(store: &dyn LedgerStore) {
+    let group = CommitGroup {
+        events: vec![
+            new_event(0, &[], &[party_id(0)], 1_000, &[]),
+            new_event(1, &["L1"], &[party_id(1)], 2_000, &[]),
+        ],
+        ..CommitGroup::default()
+    };
+    store.commit(&group).unwrap();
+    assert_eq!(store.next_sequence().unwrap(), 2);
+    for new in &group.events {
+        assert_eq!(
+            store.event(new.event.sequence).unwrap().as_ref(),
+            Some(&new.event)
+        );
+        assert_eq!(
+            store.sequence_of(&new.event.hash).unwrap(),
+            Some(new.event.sequence)
+        );
+    }
+    assert_eq!(store.event(2).unwrap(), None);
+    assert_eq!(store.event(u64::MAX).unwrap(), None);
+}
+
+/// A group that skips or repeats a sequence number is refused as a conflict.
+pub fn commit_must_continue_the_log(store: &dyn LedgerStore) {
+    let skip = CommitGroup {
+        events: vec![new_event(1, &[], &[], 0, &[])],
+        ..CommitGroup::default()
+    };
+    assert_eq!(
+        store.commit(&skip).unwrap_err().kind(),
+        StoreErrorKind::Conflict
+    );
+    store
+        .commit(&CommitGroup {
+            events: vec![new_event(0, &[], &[], 0, &[])],
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    let repeat = CommitGroup {
+        events: vec![new_event(0, &[], &[], 0, &[])],
+        ..CommitGroup::default()
+    };
+    assert_eq!(
+        store.commit(&repeat).unwrap_err().kind(),
+        StoreErrorKind::Conflict
+    );
+    let gap_inside = CommitGroup {
+        events: vec![
+            new_event(1, &[], &[], 0, &[]),
+            new_event(3, &[], &[], 0, &[]),
+        ],
+        ..CommitGroup::default()
+    };
+    assert_eq!(
+        store.commit(&gap_inside).unwrap_err().kind(),
+        StoreErrorKind::Conflict
+    );
+}
+
+/// A refused group leaves no trace: no event, index entry, lot or party.
+pub fn rejected_commit_writes_nothing(store: &dyn LedgerStore) {
+    let bad = CommitGroup {
+        events: vec![
+            new_event(0, &["L1"], &[party_id(0)], 5, &[]),
+            new_event(2, &["L1"], &[], 5, &[hash_of(0)]),
+        ],
+        lots: vec![lot_record("L1", 0)],
+        parties: vec![party_record(0, PartyRole::Authority)],
+    };
+    assert!(store.commit(&bad).is_err());
+    empty_store_is_empty(store);
+}
+
+/// A lot's events come in ascending order, paged by `after` and `limit`.
+pub fn lot_events_page_in_order(store: &dyn LedgerStore) {
+    let events = (0..10)
+        .map(|seq| {
+            let lots: &[&str] = if seq % 2 == 0 {
+                &["L-even", "L-all"]
+            } else {
+                &["L-all"]
+            };
+            new_event(seq, lots, &[], 0, &[])
+        })
+        .collect();
+    store
+        .commit(&CommitGroup {
+            events,
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    let all = lot_id("L-all");
+    assert_eq!(
+        store.lot_events(&all, None, 100).unwrap(),
+        (0..10).collect::<Vec<_>>()
+    );
+    assert_eq!(store.lot_events(&all, None, 3).unwrap(), vec![0, 1, 2]);
+    assert_eq!(store.lot_events(&all, Some(2), 3).unwrap(), vec![3, 4, 5]);
+    assert_eq!(
+        store.lot_events(&all, Some(9), 3).unwrap(),
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        store.lot_events(&all, Some(u64::MAX), 3).unwrap(),
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        store.lot_events(&lot_id("L-even"), Some(3), 100).unwrap(),
+        vec![4, 6, 8]
+    );
+    // A lot whose id is a prefix of another's sees only its own events.
+    assert!(
+        store
+            .lot_events(&lot_id("L"), None, 100)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A party's events come by time of occurrence within the range, then by sequence.
+pub fn party_events_by_time_range(store: &dyn LedgerStore) {
+    let a = party_id(0);
+    let b = party_id(1);
+    let events = vec![
+        new_event(0, &[], &[a.clone()], 3_000, &[]),
+        new_event(1, &[], &[a.clone(), b.clone()], 1_000, &[]),
+        new_event(2, &[], &[b.clone()], 2_000, &[]),
+        new_event(3, &[], &[a.clone()], -5_000, &[]),
+        new_event(4, &[], &[a.clone()], 3_000, &[]),
+    ];
+    store
+        .commit(&CommitGroup {
+            events,
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    let seqs = |from: PartyEventRef, to: i64, limit: usize| -> Vec<u64> {
+        store
+            .party_events(&a, from, to, limit)
+            .unwrap()
+            .iter()
+            .map(|r| r.sequence)
+            .collect()
+    };
+    let start = PartyEventRef {
+        occurred_at_millis: i64::MIN,
+        sequence: 0,
+    };
+    assert_eq!(seqs(start, i64::MAX, 100), vec![3, 1, 0, 4]);
+    assert_eq!(seqs(start, 3_000, 100), vec![3, 1]);
+    assert_eq!(
+        seqs(
+            PartyEventRef {
+                occurred_at_millis: 0,
+                sequence: 0
+            },
+            i64::MAX,
+            100
+        ),
+        vec![1, 0, 4]
+    );
+    assert_eq!(
+        seqs(
+            PartyEventRef {
+                occurred_at_millis: 3_000,
+                sequence: 1
+            },
+            i64::MAX,
+            1
+        ),
+        vec![4]
+    );
+    let for_b: Vec<u64> = store
+        .party_events(&b, start, i64::MAX, 100)
+        .unwrap()
+        .iter()
+        .map(|r| r.sequence)
+        .collect();
+    assert_eq!(for_b, vec![1, 2]);
+}
+
+/// Links are indexed downwards: what followed an event.
+pub fn followers_are_indexed(store: &dyn LedgerStore) {
+    let root = hash_of(0);
+    store
+        .commit(&CommitGroup {
+            events: vec![
+                new_event(0, &[], &[], 0, &[]),
+                new_event(1, &[], &[], 0, &[root]),
+                new_event(2, &[], &[], 0, &[root, hash_of(1)]),
+            ],
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    store
+        .commit(&CommitGroup {
+            events: vec![new_event(3, &[], &[], 0, &[root])],
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    assert_eq!(store.followers(&root).unwrap(), vec![1, 2, 3]);
+    assert_eq!(store.followers(&hash_of(1)).unwrap(), vec![2]);
+    assert!(store.followers(&hash_of(3)).unwrap().is_empty());
+}
+
+/// Lots and registry entries are stored with the group; a later write of a party wins.
+pub fn registry_and_lots_are_stored(store: &dyn LedgerStore) {
+    let producer = party_record(1, PartyRole::Producer);
+    store
+        .commit(&CommitGroup {
+            events: vec![new_event(0, &["L1"], &[], 0, &[])],
+            lots: vec![lot_record("L1", 0)],
+            parties: vec![producer.clone()],
+        })
+        .unwrap();
+    assert_eq!(store.lot(&lot_id("L1")).unwrap(), Some(lot_record("L1", 0)));
+    assert_eq!(
+        store.party(&producer.party_id).unwrap(),
+        Some(producer.clone())
+    );
+    let mut suspended = producer.clone();
+    suspended.status = PartyStatus::Suspended;
+    suspended.keys[0].revoked = true;
+    store
+        .commit(&CommitGroup {
+            events: vec![new_event(1, &[], &[], 0, &[])],
+            parties: vec![producer, suspended.clone()],
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    assert_eq!(store.party(&suspended.party_id).unwrap(), Some(suspended));
+    assert_eq!(store.authority().unwrap(), None);
+}
+
+/// Storing a party whose role is authority makes it the ledger's authority.
+pub fn authority_is_set_by_its_registration(store: &dyn LedgerStore) {
+    let authority = party_record(0, PartyRole::Authority);
+    store
+        .commit(&CommitGroup {
+            events: vec![new_event(0, &[], &[authority.party_id.clone()], 0, &[])],
+            parties: vec![authority.clone()],
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    assert_eq!(store.authority().unwrap(), Some(authority.party_id));
+}
+
+/// An empty group is accepted and changes nothing.
+pub fn empty_commit_changes_nothing(store: &dyn LedgerStore) {
+    store.commit(&CommitGroup::default()).unwrap();
+    empty_store_is_empty(store);
+}
+
+/// Many groups build one log.
+pub fn many_groups_accumulate(store: &dyn LedgerStore) {
+    let mut sequence = 0;
+    for group_size in [1usize, 7, 64, 3] {
+        let events = (0..group_size)
+            .map(|_| {
+                sequence += 1;
+                new_event(sequence - 1, &["L1"], &[party_id(2)], sequence as i64, &[])
+            })
+            .collect();
+        store
+            .commit(&CommitGroup {
+                events,
+                ..CommitGroup::default()
+            })
+            .unwrap();
+    }
+    assert_eq!(store.next_sequence().unwrap(), sequence);
+    assert_eq!(
+        store.lot_events(&lot_id("L1"), None, 1000).unwrap().len() as u64,
+        sequence
+    );
+    assert_eq!(
+        store.event(sequence - 1).unwrap().unwrap().sequence,
+        sequence - 1
+    );
+}

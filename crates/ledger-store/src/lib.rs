@@ -1,0 +1,171 @@
+//! The ledger's storage, behind one small trait.
+//!
+//! [`LedgerStore`] is synchronous and object-safe: the node calls it from a dedicated
+//! writer thread or `spawn_blocking`, never from async code. A store holds the
+//! append-only log of events (each at its global sequence number, with its exact body
+//! bytes and signature), the indexes that serve reads (by hash, by lot, by party and
+//! time, links down), and the state admission derives from events (lots, the party
+//! registry, the authority). [`LedgerStore::commit`] writes a whole [`CommitGroup`]
+//! atomically and durably, or nothing.
+//!
+//! Implementations: [`MemStore`] here, for tests; `ledger-rocksdb` for real use. Both
+//! pass the same [`conformance`] suite ([`store_conformance_tests!`]).
+//!
+//! A store never decodes or checks event bodies: admission has done that before a
+//! group reaches it. It checks only that sequence numbers continue the log.
+
+pub mod conformance;
+mod mem;
+
+pub use mem::MemStore;
+
+use chrono::{DateTime, Utc};
+use ledger_core::ids::{EventHash, LotId, PartyId};
+use ledger_core::state::{LotRecord, PartyRecord};
+
+/// An event as stored: its place in the log and the exact bytes that were signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Global sequence number; the first event is 0.
+    pub sequence: u64,
+    /// BLAKE3 event hash of `body`.
+    pub hash: EventHash,
+    /// When the node recorded it (millisecond precision).
+    pub recorded_at: DateTime<Utc>,
+    /// The canonical body bytes, as received.
+    pub body: Vec<u8>,
+    /// The Ed25519 signature.
+    pub signature: [u8; 64],
+}
+
+/// The index entries of one event, computed by the node from the decoded body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventIndex {
+    /// Lots the event is about (its own lot, and a transform's input lots).
+    pub lots: Vec<LotId>,
+    /// Parties the event names (signer first).
+    pub parties: Vec<PartyId>,
+    /// When the event occurred, as Unix milliseconds (for the party-and-time index).
+    pub occurred_at_millis: i64,
+    /// Events this one follows (its hash links up); the store indexes them downwards.
+    pub links: Vec<EventHash>,
+}
+
+/// One new event and its index entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The event.
+    pub event: StoredEvent,
+    /// Its index entries.
+    pub index: EventIndex,
+}
+
+/// Everything one commit writes, atomically.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitGroup {
+    /// New events, with consecutive sequence numbers starting at the store's next one.
+    pub events: Vec<NewEvent>,
+    /// Lots created by these events.
+    pub lots: Vec<LotRecord>,
+    /// Registry entries created or changed (the last write of a party wins). A party
+    /// whose role is authority becomes the ledger's authority.
+    pub parties: Vec<PartyRecord>,
+}
+
+/// A reference into the party-and-time index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PartyEventRef {
+    /// When the event occurred, Unix milliseconds.
+    pub occurred_at_millis: i64,
+    /// The event's sequence number.
+    pub sequence: u64,
+}
+
+/// The class of a store error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// The group does not continue the log (a bug in the caller, or a second writer).
+    Conflict,
+    /// Stored bytes do not decode: the data directory is damaged.
+    Corruption,
+    /// The storage engine failed (disk full, I/O error).
+    Io,
+}
+
+/// A store error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+}
+
+impl StoreError {
+    /// A new error.
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Its class.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+}
+
+/// The storage of a ledger. See the crate documentation.
+pub trait LedgerStore: Send + Sync {
+    /// Writes the group atomically and durably (synced) or not at all. Refuses with
+    /// [`StoreErrorKind::Conflict`] unless the group's events are numbered consecutively
+    /// from [`LedgerStore::next_sequence`].
+    fn commit(&self, group: &CommitGroup) -> Result<(), StoreError>;
+    /// The sequence number the next event gets: the number of events in the log.
+    fn next_sequence(&self) -> Result<u64, StoreError>;
+    /// The event at `sequence`.
+    fn event(&self, sequence: u64) -> Result<Option<StoredEvent>, StoreError>;
+    /// The sequence number of the event with this hash.
+    fn sequence_of(&self, hash: &EventHash) -> Result<Option<u64>, StoreError>;
+    /// Sequence numbers of the lot's events, ascending, after `after` (exclusive), at most `limit`.
+    fn lot_events(
+        &self,
+        lot_id: &LotId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError>;
+    /// The party's events by time of occurrence, from `from` (inclusive) to
+    /// `to_millis` (exclusive), at most `limit`.
+    fn party_events(
+        &self,
+        party_id: &PartyId,
+        from: PartyEventRef,
+        to_millis: i64,
+        limit: usize,
+    ) -> Result<Vec<PartyEventRef>, StoreError>;
+    /// Sequence numbers of the events that link to `hash` (what followed it), ascending.
+    fn followers(&self, hash: &EventHash) -> Result<Vec<u64>, StoreError>;
+    /// A lot.
+    fn lot(&self, lot_id: &LotId) -> Result<Option<LotRecord>, StoreError>;
+    /// A party's registry entry.
+    fn party(&self, party_id: &PartyId) -> Result<Option<PartyRecord>, StoreError>;
+    /// The authority, once the genesis event is stored.
+    fn authority(&self) -> Result<Option<PartyId>, StoreError>;
+}
+
+/// Checks that `group` continues a log whose next sequence number is `next`.
+pub fn check_continues(group: &CommitGroup, next: u64) -> Result<(), StoreError> {
+    for (offset, new) in group.events.iter().enumerate() {
+        let expected = next + offset as u64;
+        if new.event.sequence != expected {
+            return Err(StoreError::new(
+                StoreErrorKind::Conflict,
+                format!(
+                    "event {} does not continue the log: expected sequence {expected}",
+                    new.event.sequence
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! An in-memory store: for tests and for trying things out. Not durable.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::RwLock;
+
+use ledger_core::ids::{EventHash, LotId, PartyId};
+use ledger_core::model::PartyRole;
+use ledger_core::state::{LotRecord, PartyRecord};
+
+use crate::{CommitGroup, LedgerStore, PartyEventRef, StoreError, StoredEvent, check_continues};
+
+#[derive(Default)]
+struct Inner {
+    events: Vec<StoredEvent>,
+    by_hash: HashMap<EventHash, u64>,
+    by_lot: BTreeSet<(LotId, u64)>,
+    by_party: BTreeSet<(PartyId, PartyEventRef)>,
+    followers: HashMap<EventHash, Vec<u64>>,
+    lots: HashMap<LotId, LotRecord>,
+    parties: HashMap<PartyId, PartyRecord>,
+    authority: Option<PartyId>,
+}
+
+/// A [`LedgerStore`] in memory.
+#[derive(Default)]
+pub struct MemStore {
+    inner: RwLock<Inner>,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> MemStore {
+        MemStore::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl LedgerStore for MemStore {
+    fn commit(&self, group: &CommitGroup) -> Result<(), StoreError> {
+        let mut inner = self
+            .inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        check_continues(group, inner.events.len() as u64)?;
+        for new in &group.events {
+            let sequence = new.event.sequence;
+            inner.by_hash.insert(new.event.hash, sequence);
+            for lot in &new.index.lots {
+                inner.by_lot.insert((lot.clone(), sequence));
+            }
+            for party in &new.index.parties {
+                inner.by_party.insert((
+                    party.clone(),
+                    PartyEventRef {
+                        occurred_at_millis: new.index.occurred_at_millis,
+                        sequence,
+                    },
+                ));
+            }
+            for link in &new.index.links {
+                inner.followers.entry(*link).or_default().push(sequence);
+            }
+            inner.events.push(new.event.clone());
+        }
+        for lot in &group.lots {
+            inner.lots.insert(lot.lot_id.clone(), lot.clone());
+        }
+        for party in &group.parties {
+            if party.role == PartyRole::Authority {
+                inner.authority = Some(party.party_id.clone());
+            }
+            inner.parties.insert(party.party_id.clone(), party.clone());
+        }
+        Ok(())
+    }
+
+    fn next_sequence(&self) -> Result<u64, StoreError> {
+        Ok(self.read().events.len() as u64)
+    }
+
+    fn event(&self, sequence: u64) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(usize::try_from(sequence)
+            .ok()
+            .and_then(|i| self.read().events.get(i).cloned()))
+    }
+
+    fn sequence_of(&self, hash: &EventHash) -> Result<Option<u64>, StoreError> {
+        Ok(self.read().by_hash.get(hash).copied())
+    }
+
+    fn lot_events(
+        &self,
+        lot_id: &LotId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let start = after.map_or(0, |a| a.saturating_add(1));
+        if after == Some(u64::MAX) {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .read()
+            .by_lot
+            .range((lot_id.clone(), start)..)
+            .take_while(|(lot, _)| lot == lot_id)
+            .take(limit)
+            .map(|(_, sequence)| *sequence)
+            .collect())
+    }
+
+    fn party_events(
+        &self,
+        party_id: &PartyId,
+        from: PartyEventRef,
+        to_millis: i64,
+        limit: usize,
+    ) -> Result<Vec<PartyEventRef>, StoreError> {
+        Ok(self
+            .read()
+            .by_party
+            .range((party_id.clone(), from)..)
+            .take_while(|(party, r)| party == party_id && r.occurred_at_millis < to_millis)
+            .take(limit)
+            .map(|(_, r)| *r)
+            .collect())
+    }
+
+    fn followers(&self, hash: &EventHash) -> Result<Vec<u64>, StoreError> {
+        Ok(self.read().followers.get(hash).cloned().unwrap_or_default())
+    }
+
+    fn lot(&self, lot_id: &LotId) -> Result<Option<LotRecord>, StoreError> {
+        Ok(self.read().lots.get(lot_id).cloned())
+    }
+
+    fn party(&self, party_id: &PartyId) -> Result<Option<PartyRecord>, StoreError> {
+        Ok(self.read().parties.get(party_id).cloned())
+    }
+
+    fn authority(&self) -> Result<Option<PartyId>, StoreError> {
+        Ok(self.read().authority.clone())
+    }
+}

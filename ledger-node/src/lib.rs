@@ -1,0 +1,1 @@
+//! The foodtrace ledger node: gRPC ingest over a RocksDB ledger.

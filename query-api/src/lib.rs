@@ -1,0 +1,1 @@
+//! The foodtrace query API over HTTP.
