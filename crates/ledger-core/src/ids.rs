@@ -80,6 +80,13 @@ impl PartyId {
         Ok(PartyId(text.to_owned()))
     }
 
+    /// The unified social credit code made of these 17 characters and their check
+    /// character, or `None` when one is outside the code's alphabet.
+    pub fn uscc_with_check(first_17: &str) -> Option<PartyId> {
+        let check = uscc_check_character(first_17)?;
+        Some(PartyId(format!("{first_17}{check}")))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0

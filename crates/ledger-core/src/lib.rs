@@ -13,6 +13,7 @@
 pub mod admission;
 pub mod contract;
 pub mod ids;
+pub mod keyfile;
 pub mod model;
 pub mod state;
 

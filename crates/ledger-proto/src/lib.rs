@@ -11,7 +11,9 @@
 
 mod convert;
 
-pub use convert::{body_from_wire, body_to_wire};
+pub use convert::{
+    body_from_wire, body_to_wire, role_from_wire, role_to_wire, status_to_wire, time_to_wire,
+};
 
 use ed25519_dalek::SigningKey;
 use ledger_core::model::{EventBody, limits};
@@ -106,5 +108,73 @@ pub fn refusal_message(refusal: &Refusal) -> pb::Refusal {
         code: grpc_code(refusal.code) as i32,
         message: refusal.to_string(),
         field: refusal.field.clone(),
+    }
+}
+
+/// A party's signing identity on the client side: its id, one key and that key's id.
+/// Signing happens here, with the private key never leaving the client.
+pub struct Signer {
+    party_id: ledger_core::PartyId,
+    key: SigningKey,
+    key_id: ledger_core::KeyId,
+}
+
+impl Signer {
+    /// A signer for `party_id` with `key`.
+    pub fn new(party_id: ledger_core::PartyId, key: SigningKey) -> Signer {
+        let key_id = ledger_core::KeyId::of_public_key(key.verifying_key().as_bytes());
+        Signer {
+            party_id,
+            key,
+            key_id,
+        }
+    }
+
+    /// The party.
+    pub fn party_id(&self) -> &ledger_core::PartyId {
+        &self.party_id
+    }
+
+    /// The key's id.
+    pub fn key_id(&self) -> ledger_core::KeyId {
+        self.key_id
+    }
+
+    /// The 32-byte public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    /// A grant of this signer's key, valid from `valid_from` with no end.
+    pub fn grant(&self, valid_from: ledger_core::model::Timestamp) -> ledger_core::model::KeyGrant {
+        ledger_core::model::KeyGrant {
+            key_id: self.key_id,
+            public_key: self.public_key(),
+            valid_from,
+            valid_until: None,
+        }
+    }
+
+    /// The body of an event this signer records.
+    pub fn body(
+        &self,
+        occurred_at: ledger_core::model::Timestamp,
+        kind: ledger_core::model::EventKind,
+    ) -> EventBody {
+        EventBody {
+            signer: self.party_id.clone(),
+            key_id: self.key_id,
+            occurred_at,
+            kind,
+        }
+    }
+
+    /// Builds, encodes and signs an event.
+    pub fn sign(
+        &self,
+        occurred_at: ledger_core::model::Timestamp,
+        kind: ledger_core::model::EventKind,
+    ) -> pb::SignedEvent {
+        sign_body(&self.body(occurred_at, kind), &self.key)
     }
 }

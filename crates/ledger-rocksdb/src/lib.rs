@@ -1,1 +1,447 @@
-//! stub
+//! The ledger store on RocksDB: the only crate that knows RocksDB.
+//!
+//! # Layout
+//!
+//! One column family per kind of key; every commit is one `WriteBatch` written with
+//! `sync = true`, so a commit is atomic and on disk (its WAL fsynced) before it returns.
+//!
+//! | column family | key                                              | value |
+//! |---------------|--------------------------------------------------|-------|
+//! | `events`      | sequence (u64 big-endian)                        | envelope, below |
+//! | `by_hash`     | event hash (32 bytes)                            | sequence (u64 BE) |
+//! | `by_lot`      | lot id, `0x00`, sequence (u64 BE)                | empty |
+//! | `by_party`    | party id, `0x00`, occurred-at ms (i64 BE, sign bit flipped), sequence (u64 BE) | empty |
+//! | `followers`   | linked event hash (32 bytes), sequence (u64 BE)  | empty |
+//! | `lots`        | lot id                                           | JSON `LotRecord` |
+//! | `parties`     | party id                                         | JSON `PartyRecord` |
+//! | `meta`        | `next_sequence`, `authority`, `format`           | u64 BE, party id, `1` |
+//!
+//! Ids never contain `0x00` (they exclude control characters), so the separator keeps
+//! one id's keys from running into another's whose id it prefixes.
+//!
+//! The event envelope: format byte `1`, recorded-at (i64 BE Unix milliseconds), the
+//! 32-byte hash, the 64-byte signature, then the body bytes exactly as received.
+//!
+//! # Invariants checked at open
+//!
+//! `meta/next_sequence` equals one past the last key of `events` (or 0). A data directory
+//! that disagrees is reported as corrupted, with both numbers, and not opened.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{TimeZone, Utc};
+use ledger_core::ids::{EventHash, LotId, PartyId};
+use ledger_core::model::PartyRole;
+use ledger_core::state::{LotRecord, PartyRecord};
+use ledger_store::{
+    CommitGroup, LedgerStore, PartyEventRef, StoreError, StoreErrorKind, StoredEvent,
+    check_continues,
+};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions,
+};
+
+const CF_EVENTS: &str = "events";
+const CF_BY_HASH: &str = "by_hash";
+const CF_BY_LOT: &str = "by_lot";
+const CF_BY_PARTY: &str = "by_party";
+const CF_FOLLOWERS: &str = "followers";
+const CF_LOTS: &str = "lots";
+const CF_PARTIES: &str = "parties";
+const CF_META: &str = "meta";
+const ALL_CFS: [&str; 8] = [
+    CF_EVENTS,
+    CF_BY_HASH,
+    CF_BY_LOT,
+    CF_BY_PARTY,
+    CF_FOLLOWERS,
+    CF_LOTS,
+    CF_PARTIES,
+    CF_META,
+];
+
+const META_NEXT_SEQUENCE: &[u8] = b"next_sequence";
+const META_AUTHORITY: &[u8] = b"authority";
+const META_FORMAT: &[u8] = b"format";
+const FORMAT_VERSION: u8 = 1;
+const ENVELOPE_HEADER: usize = 1 + 8 + 32 + 64;
+
+/// Tuning for the RocksDB store.
+#[derive(Debug, Clone)]
+pub struct RocksOptions {
+    /// Block cache size shared by all column families, in bytes.
+    pub block_cache_bytes: usize,
+}
+
+impl Default for RocksOptions {
+    fn default() -> Self {
+        RocksOptions {
+            block_cache_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A [`LedgerStore`] in a RocksDB data directory.
+pub struct RocksStore {
+    db: DB,
+    next_sequence: AtomicU64,
+    commit_lock: Mutex<()>,
+}
+
+fn io(error: rocksdb::Error) -> StoreError {
+    StoreError::new(StoreErrorKind::Io, format!("rocksdb: {error}"))
+}
+
+fn corrupt(message: impl Into<String>) -> StoreError {
+    StoreError::new(StoreErrorKind::Corruption, message)
+}
+
+fn flip(millis: i64) -> [u8; 8] {
+    ((millis as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn unflip(bytes: &[u8]) -> i64 {
+    (u64::from_be_bytes(bytes.try_into().expect("8 bytes")) ^ (1 << 63)) as i64
+}
+
+fn read_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| corrupt(format!("{what}: expected 8 bytes, found {}", bytes.len())))?;
+    Ok(u64::from_be_bytes(array))
+}
+
+fn id_key(id: &str, suffix: &[&[u8]]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(id.len() + 1 + 16);
+    key.extend_from_slice(id.as_bytes());
+    key.push(0);
+    for part in suffix {
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+fn encode_envelope(event: &StoredEvent) -> Vec<u8> {
+    let mut value = Vec::with_capacity(ENVELOPE_HEADER + event.body.len());
+    value.push(FORMAT_VERSION);
+    value.extend_from_slice(&event.recorded_at.timestamp_millis().to_be_bytes());
+    value.extend_from_slice(event.hash.as_bytes());
+    value.extend_from_slice(&event.signature);
+    value.extend_from_slice(&event.body);
+    value
+}
+
+fn decode_envelope(sequence: u64, value: &[u8]) -> Result<StoredEvent, StoreError> {
+    if value.len() < ENVELOPE_HEADER || value[0] != FORMAT_VERSION {
+        return Err(corrupt(format!(
+            "event {sequence}: envelope is damaged ({} bytes)",
+            value.len()
+        )));
+    }
+    let millis = i64::from_be_bytes(value[1..9].try_into().expect("8 bytes"));
+    let recorded_at = Utc.timestamp_millis_opt(millis).single().ok_or_else(|| {
+        corrupt(format!(
+            "event {sequence}: recorded-at {millis} is out of range"
+        ))
+    })?;
+    Ok(StoredEvent {
+        sequence,
+        hash: EventHash(value[9..41].try_into().expect("32 bytes")),
+        recorded_at,
+        signature: value[41..105].try_into().expect("64 bytes"),
+        body: value[ENVELOPE_HEADER..].to_vec(),
+    })
+}
+
+impl RocksStore {
+    /// Opens (creating if needed) the store in `path` with default options.
+    pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
+        RocksStore::open_with(path, &RocksOptions::default())
+    }
+
+    /// Opens (creating if needed) the store in `path`.
+    pub fn open_with(path: &Path, options: &RocksOptions) -> Result<RocksStore, StoreError> {
+        let mut db_options = Options::default();
+        db_options.create_if_missing(true);
+        db_options.create_missing_column_families(true);
+        db_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let cache = rocksdb::Cache::new_lru_cache(options.block_cache_bytes);
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        let descriptors = ALL_CFS.iter().map(|name| {
+            let mut cf_options = Options::default();
+            cf_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            cf_options.set_block_based_table_factory(&table);
+            ColumnFamilyDescriptor::new(*name, cf_options)
+        });
+        let db = DB::open_cf_descriptors(&db_options, path, descriptors).map_err(io)?;
+        let store = RocksStore {
+            db,
+            next_sequence: AtomicU64::new(0),
+            commit_lock: Mutex::new(()),
+        };
+        let next = store.check_consistency()?;
+        store.next_sequence.store(next, Ordering::SeqCst);
+        Ok(store)
+    }
+
+    fn cf(&self, name: &str) -> &ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column family created at open")
+    }
+
+    /// Reads `meta/next_sequence` and checks it against the log's last key.
+    fn check_consistency(&self) -> Result<u64, StoreError> {
+        let meta = self.cf(CF_META);
+        match self.db.get_cf(meta, META_FORMAT).map_err(io)? {
+            None => {}
+            Some(format) if format == [FORMAT_VERSION] => {}
+            Some(format) => return Err(corrupt(format!("unknown data format {format:?}"))),
+        }
+        let recorded = match self.db.get_cf(meta, META_NEXT_SEQUENCE).map_err(io)? {
+            Some(bytes) => read_u64(&bytes, "meta/next_sequence")?,
+            None => 0,
+        };
+        let last = self
+            .db
+            .iterator_cf(self.cf(CF_EVENTS), IteratorMode::End)
+            .next()
+            .transpose()
+            .map_err(io)?;
+        let actual = match last {
+            Some((key, _)) => read_u64(&key, "events key")? + 1,
+            None => 0,
+        };
+        if recorded != actual {
+            return Err(corrupt(format!(
+                "data directory is inconsistent: meta says the next sequence is {recorded}, the log ends at {actual}"
+            )));
+        }
+        Ok(actual)
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        cf: &str,
+        key: &[u8],
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.db.get_pinned_cf(self.cf(cf), key).map_err(io)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| corrupt(format!("{what} {}: {e}", String::from_utf8_lossy(key)))),
+        }
+    }
+
+    /// Keys of `cf` that start with `prefix`, from `start` on, with `prefix` stripped.
+    fn scan_suffixes(
+        &self,
+        cf: &str,
+        prefix: &[u8],
+        start: &[u8],
+        mut keep_going: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        for item in self
+            .db
+            .iterator_cf(self.cf(cf), IteratorMode::From(start, Direction::Forward))
+        {
+            let (key, _) = item.map_err(io)?;
+            let Some(suffix) = key.strip_prefix(prefix) else {
+                break;
+            };
+            if !keep_going(suffix) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LedgerStore for RocksStore {
+    fn commit(&self, group: &CommitGroup) -> Result<(), StoreError> {
+        let _writer = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let next = self.next_sequence.load(Ordering::SeqCst);
+        check_continues(group, next)?;
+        if group.events.is_empty() && group.lots.is_empty() && group.parties.is_empty() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::default();
+        for new in &group.events {
+            let event = &new.event;
+            let seq = event.sequence.to_be_bytes();
+            batch.put_cf(self.cf(CF_EVENTS), seq, encode_envelope(event));
+            batch.put_cf(self.cf(CF_BY_HASH), event.hash.as_bytes(), seq);
+            for lot in &new.index.lots {
+                batch.put_cf(self.cf(CF_BY_LOT), id_key(lot.as_str(), &[&seq]), []);
+            }
+            let time = flip(new.index.occurred_at_millis);
+            for party in &new.index.parties {
+                batch.put_cf(
+                    self.cf(CF_BY_PARTY),
+                    id_key(party.as_str(), &[&time, &seq]),
+                    [],
+                );
+            }
+            for link in &new.index.links {
+                let mut key = link.as_bytes().to_vec();
+                key.extend_from_slice(&seq);
+                batch.put_cf(self.cf(CF_FOLLOWERS), key, []);
+            }
+        }
+        for lot in &group.lots {
+            let json = serde_json::to_vec(lot).expect("lot records serialize");
+            batch.put_cf(self.cf(CF_LOTS), lot.lot_id.as_str(), json);
+        }
+        for party in &group.parties {
+            let json = serde_json::to_vec(party).expect("party records serialize");
+            batch.put_cf(self.cf(CF_PARTIES), party.party_id.as_str(), json);
+            if party.role == PartyRole::Authority {
+                batch.put_cf(self.cf(CF_META), META_AUTHORITY, party.party_id.as_str());
+            }
+        }
+        let new_next = next + group.events.len() as u64;
+        batch.put_cf(self.cf(CF_META), META_NEXT_SEQUENCE, new_next.to_be_bytes());
+        batch.put_cf(self.cf(CF_META), META_FORMAT, [FORMAT_VERSION]);
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(true);
+        self.db.write_opt(batch, &write_options).map_err(io)?;
+        self.next_sequence.store(new_next, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn next_sequence(&self) -> Result<u64, StoreError> {
+        Ok(self.next_sequence.load(Ordering::SeqCst))
+    }
+
+    fn event(&self, sequence: u64) -> Result<Option<StoredEvent>, StoreError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_EVENTS), sequence.to_be_bytes())
+            .map_err(io)?
+        {
+            None => Ok(None),
+            Some(value) => decode_envelope(sequence, &value).map(Some),
+        }
+    }
+
+    fn sequence_of(&self, hash: &EventHash) -> Result<Option<u64>, StoreError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_BY_HASH), hash.as_bytes())
+            .map_err(io)?
+        {
+            None => Ok(None),
+            Some(value) => read_u64(&value, "by_hash value").map(Some),
+        }
+    }
+
+    fn lot_events(
+        &self,
+        lot_id: &LotId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let start_seq = match after {
+            Some(u64::MAX) => return Ok(Vec::new()),
+            Some(after) => after + 1,
+            None => 0,
+        };
+        let prefix = id_key(lot_id.as_str(), &[]);
+        let start = id_key(lot_id.as_str(), &[&start_seq.to_be_bytes()]);
+        let mut sequences = Vec::new();
+        let mut bad = None;
+        self.scan_suffixes(CF_BY_LOT, &prefix, &start, |suffix| {
+            if sequences.len() >= limit {
+                return false;
+            }
+            match read_u64(suffix, "by_lot key") {
+                Ok(seq) => sequences.push(seq),
+                Err(e) => bad = Some(e),
+            }
+            bad.is_none()
+        })?;
+        bad.map_or(Ok(sequences), Err)
+    }
+
+    fn party_events(
+        &self,
+        party_id: &PartyId,
+        from: PartyEventRef,
+        to_millis: i64,
+        limit: usize,
+    ) -> Result<Vec<PartyEventRef>, StoreError> {
+        let prefix = id_key(party_id.as_str(), &[]);
+        let start = id_key(
+            party_id.as_str(),
+            &[&flip(from.occurred_at_millis), &from.sequence.to_be_bytes()],
+        );
+        let mut refs = Vec::new();
+        let mut bad = None;
+        self.scan_suffixes(CF_BY_PARTY, &prefix, &start, |suffix| {
+            if refs.len() >= limit {
+                return false;
+            }
+            if suffix.len() != 16 {
+                bad = Some(corrupt(format!(
+                    "by_party key suffix of {} bytes",
+                    suffix.len()
+                )));
+                return false;
+            }
+            let occurred_at_millis = unflip(&suffix[..8]);
+            if occurred_at_millis >= to_millis {
+                return false;
+            }
+            let sequence = u64::from_be_bytes(suffix[8..].try_into().expect("8 bytes"));
+            refs.push(PartyEventRef {
+                occurred_at_millis,
+                sequence,
+            });
+            true
+        })?;
+        bad.map_or(Ok(refs), Err)
+    }
+
+    fn followers(&self, hash: &EventHash) -> Result<Vec<u64>, StoreError> {
+        let mut sequences = Vec::new();
+        let mut bad = None;
+        self.scan_suffixes(CF_FOLLOWERS, hash.as_bytes(), hash.as_bytes(), |suffix| {
+            match read_u64(suffix, "followers key") {
+                Ok(seq) => sequences.push(seq),
+                Err(e) => bad = Some(e),
+            }
+            bad.is_none()
+        })?;
+        bad.map_or(Ok(sequences), Err)
+    }
+
+    fn lot(&self, lot_id: &LotId) -> Result<Option<LotRecord>, StoreError> {
+        self.get_json(CF_LOTS, lot_id.as_str().as_bytes(), "lot")
+    }
+
+    fn party(&self, party_id: &PartyId) -> Result<Option<PartyRecord>, StoreError> {
+        self.get_json(CF_PARTIES, party_id.as_str().as_bytes(), "party")
+    }
+
+    fn authority(&self) -> Result<Option<PartyId>, StoreError> {
+        match self
+            .db
+            .get_cf(self.cf(CF_META), META_AUTHORITY)
+            .map_err(io)?
+        {
+            None => Ok(None),
+            Some(bytes) => {
+                let text =
+                    String::from_utf8(bytes).map_err(|_| corrupt("meta/authority is not UTF-8"))?;
+                PartyId::parse(&text)
+                    .map(Some)
+                    .map_err(|e| corrupt(format!("meta/authority: {e}")))
+            }
+        }
+    }
+}

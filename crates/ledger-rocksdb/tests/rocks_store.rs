@@ -1,0 +1,109 @@
+//! The conformance suite on RocksDB in a temporary directory, and what only a disk store
+//! must do: keep everything across a reopen, and refuse a damaged directory.
+
+use ledger_core::model::PartyRole;
+use ledger_rocksdb::RocksStore;
+use ledger_store::conformance::{lot_record, new_event, party_id, party_record};
+use ledger_store::{CommitGroup, LedgerStore, StoreErrorKind};
+
+fn fresh() -> (tempfile::TempDir, Box<dyn LedgerStore>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = RocksStore::open(dir.path()).expect("open");
+    (dir, Box::new(store))
+}
+
+ledger_store::store_conformance_tests!(fresh);
+
+#[test]
+fn everything_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = CommitGroup {
+        events: vec![
+            new_event(0, &[], &[party_id(0)], 10, &[]),
+            new_event(1, &["L1"], &[party_id(1)], 20, &[]),
+        ],
+        lots: vec![lot_record("L1", 1)],
+        parties: vec![
+            party_record(0, PartyRole::Authority),
+            party_record(1, PartyRole::Producer),
+        ],
+    };
+    {
+        let store = RocksStore::open(dir.path()).unwrap();
+        store.commit(&group).unwrap();
+    }
+    let store = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(store.next_sequence().unwrap(), 2);
+    for new in &group.events {
+        assert_eq!(
+            store.event(new.event.sequence).unwrap().as_ref(),
+            Some(&new.event)
+        );
+    }
+    assert_eq!(
+        store.lot_events(&"L1".parse_lot(), None, 10).unwrap(),
+        vec![1]
+    );
+    assert_eq!(store.authority().unwrap(), Some(party_id(0)));
+    assert_eq!(
+        store.party(&party_id(1)).unwrap(),
+        Some(party_record(1, PartyRole::Producer))
+    );
+    // The log goes on where it stopped.
+    store
+        .commit(&CommitGroup {
+            events: vec![new_event(2, &["L1"], &[], 30, &[])],
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    assert_eq!(
+        store.lot_events(&"L1".parse_lot(), None, 10).unwrap(),
+        vec![1, 2]
+    );
+}
+
+#[test]
+fn a_directory_whose_log_and_meta_disagree_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RocksStore::open(dir.path()).unwrap();
+        store
+            .commit(&CommitGroup {
+                events: vec![new_event(0, &[], &[], 0, &[])],
+                ..CommitGroup::default()
+            })
+            .unwrap();
+    }
+    {
+        // Damage it behind the store's back: drop the only event, keep the meta.
+        let cfs = [
+            "events",
+            "by_hash",
+            "by_lot",
+            "by_party",
+            "followers",
+            "lots",
+            "parties",
+            "meta",
+        ];
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
+        db.delete_cf(db.cf_handle("events").unwrap(), 0u64.to_be_bytes())
+            .unwrap();
+    }
+    let error = RocksStore::open(dir.path()).err().expect("refused");
+    assert_eq!(error.kind(), StoreErrorKind::Corruption);
+    assert_eq!(
+        error.to_string(),
+        "data directory is inconsistent: meta says the next sequence is 1, the log ends at 0"
+    );
+}
+
+trait ParseLot {
+    fn parse_lot(&self) -> ledger_core::LotId;
+}
+
+impl ParseLot for &str {
+    fn parse_lot(&self) -> ledger_core::LotId {
+        ledger_core::LotId::parse(self).unwrap()
+    }
+}
