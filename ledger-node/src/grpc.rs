@@ -26,7 +26,9 @@ fn receipt_message(receipt: &Receipt) -> pb::Receipt {
     pb::Receipt {
         sequence: receipt.sequence,
         event_hash: receipt.hash.as_bytes().to_vec(),
-        recorded_at: receipt.recorded_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        recorded_at: receipt
+            .recorded_at
+            .to_rfc3339_opts(SecondsFormat::Millis, true),
         duplicate: receipt.duplicate,
     }
 }
@@ -44,7 +46,9 @@ fn recorded_event(event: StoredEvent) -> pb::RecordedEvent {
     pb::RecordedEvent {
         sequence: event.sequence,
         event_hash: event.hash.as_bytes().to_vec(),
-        recorded_at: event.recorded_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        recorded_at: event
+            .recorded_at
+            .to_rfc3339_opts(SecondsFormat::Millis, true),
         event: Some(pb::SignedEvent {
             body: event.body,
             signature: event.signature.to_vec(),
@@ -77,7 +81,11 @@ impl LedgerService {
     }
 }
 
-async fn submit_checked(ledger: &Ledger, event: pb::SignedEvent, expected_kind: Option<&str>) -> Result<Receipt, Refusal> {
+async fn submit_checked(
+    ledger: &Ledger,
+    event: pb::SignedEvent,
+    expected_kind: Option<&str>,
+) -> Result<Receipt, Refusal> {
     let event = decode_signed_event(event)?;
     if let Some(expected) = expected_kind {
         let actual = event.body().kind.field_name();
@@ -109,14 +117,18 @@ fn stream_result(index: u64, outcome: Result<Receipt, Refusal>) -> pb::SubmitRes
 
 #[tonic::async_trait]
 impl ledger_server::Ledger for LedgerService {
-    async fn submit(&self, request: Request<pb::SignedEvent>) -> Result<Response<pb::Receipt>, Status> {
+    async fn submit(
+        &self,
+        request: Request<pb::SignedEvent>,
+    ) -> Result<Response<pb::Receipt>, Status> {
         let receipt = submit_checked(&self.ledger, request.into_inner(), None)
             .await
             .map_err(|r| refusal_status(&r))?;
         Ok(Response::new(receipt_message(&receipt)))
     }
 
-    type SubmitStreamStream = Pin<Box<dyn Stream<Item = Result<pb::SubmitResult, Status>> + Send + 'static>>;
+    type SubmitStreamStream =
+        Pin<Box<dyn Stream<Item = Result<pb::SubmitResult, Status>> + Send + 'static>>;
 
     async fn submit_stream(
         &self,
@@ -160,7 +172,9 @@ impl ledger_server::Ledger for LedgerService {
             while let Some(slot) = slots_rx.recv().await {
                 let result = match slot {
                     StreamSlot::Ready(result) => result,
-                    StreamSlot::Waiting(index, pending) => stream_result(index, pending.wait().await),
+                    StreamSlot::Waiting(index, pending) => {
+                        stream_result(index, pending.wait().await)
+                    }
                 };
                 if results.send(Ok(result)).await.is_err() {
                     break;
@@ -171,21 +185,30 @@ impl ledger_server::Ledger for LedgerService {
         Ok(Response::new(Box::pin(ReceiverStream::new(results_rx))))
     }
 
-    async fn get_event(&self, request: Request<pb::GetEventRequest>) -> Result<Response<pb::RecordedEvent>, Status> {
+    async fn get_event(
+        &self,
+        request: Request<pb::GetEventRequest>,
+    ) -> Result<Response<pb::RecordedEvent>, Status> {
         use pb::get_event_request::Key;
-        let key = request.into_inner().key.ok_or_else(|| invalid("key", "set event_hash or sequence"))?;
+        let key = request
+            .into_inner()
+            .key
+            .ok_or_else(|| invalid("key", "set event_hash or sequence"))?;
         let (event, what) = match key {
             Key::EventHash(bytes) => {
                 let hash = EventHash::from_slice(&bytes).map_err(|e| invalid("event_hash", e))?;
-                let event = read_store(self.ledger.store(), move |store| match store.sequence_of(&hash)? {
-                    Some(sequence) => store.event(sequence),
-                    None => Ok(None),
+                let event = read_store(self.ledger.store(), move |store| {
+                    match store.sequence_of(&hash)? {
+                        Some(sequence) => store.event(sequence),
+                        None => Ok(None),
+                    }
                 })
                 .await?;
                 (event, format!("no event with hash {hash}"))
             }
             Key::Sequence(sequence) => {
-                let event = read_store(self.ledger.store(), move |store| store.event(sequence)).await?;
+                let event =
+                    read_store(self.ledger.store(), move |store| store.event(sequence)).await?;
                 (event, format!("no event at sequence {sequence}"))
             }
         };
@@ -194,13 +217,23 @@ impl ledger_server::Ledger for LedgerService {
             .ok_or_else(|| Status::not_found(what))
     }
 
-    async fn list_lot_events(&self, request: Request<pb::ListLotEventsRequest>) -> Result<Response<pb::EventPage>, Status> {
+    async fn list_lot_events(
+        &self,
+        request: Request<pb::ListLotEventsRequest>,
+    ) -> Result<Response<pb::EventPage>, Status> {
         let request = request.into_inner();
         let lot_id = LotId::parse(&request.lot_id).map_err(|e| invalid("lot_id", e))?;
         if request.limit > MAX_PAGE {
-            return Err(invalid("limit", format!("{} is more than {MAX_PAGE}", request.limit)));
+            return Err(invalid(
+                "limit",
+                format!("{} is more than {MAX_PAGE}", request.limit),
+            ));
         }
-        let limit = if request.limit == 0 { 100 } else { request.limit as usize };
+        let limit = if request.limit == 0 {
+            100
+        } else {
+            request.limit as usize
+        };
         let after = request.after_sequence;
         let (events, more) = read_store(self.ledger.store(), move |store| {
             if store.lot(&lot_id)?.is_none() {
@@ -217,7 +250,11 @@ impl ledger_server::Ledger for LedgerService {
         })
         .await?
         .ok_or_else(|| Status::not_found(format!("lot_id: no lot {}", request.lot_id)))?;
-        let next_after_sequence = if more { events.last().map(|e| e.sequence) } else { None };
+        let next_after_sequence = if more {
+            events.last().map(|e| e.sequence)
+        } else {
+            None
+        };
         Ok(Response::new(pb::EventPage {
             events: events.into_iter().map(recorded_event).collect(),
             next_after_sequence,
@@ -237,7 +274,11 @@ impl RegistryService {
         RegistryService { ledger }
     }
 
-    async fn submit_kind(&self, request: Request<pb::SignedEvent>, kind: &str) -> Result<Response<pb::Receipt>, Status> {
+    async fn submit_kind(
+        &self,
+        request: Request<pb::SignedEvent>,
+        kind: &str,
+    ) -> Result<Response<pb::Receipt>, Status> {
         let receipt = submit_checked(&self.ledger, request.into_inner(), Some(kind))
             .await
             .map_err(|r| refusal_status(&r))?;
@@ -252,7 +293,11 @@ pub fn party_message(party: &PartyRecord) -> pb::Party {
         name: party.name.to_string(),
         role: ledger_proto::role_to_wire(party.role) as i32,
         region: party.region.as_str().to_owned(),
-        contact: party.contact.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+        contact: party
+            .contact
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
         status: ledger_proto::status_to_wire(party.status) as i32,
         keys: party
             .keys
@@ -261,7 +306,11 @@ pub fn party_message(party: &PartyRecord) -> pb::Party {
                 key_id: key.key_id.to_string(),
                 public_key: key.public_key.to_vec(),
                 valid_from: ledger_proto::time_to_wire(&key.valid_from),
-                valid_until: key.valid_until.as_ref().map(ledger_proto::time_to_wire).unwrap_or_default(),
+                valid_until: key
+                    .valid_until
+                    .as_ref()
+                    .map(ledger_proto::time_to_wire)
+                    .unwrap_or_default(),
                 revoked: key.revoked,
             })
             .collect(),
@@ -271,23 +320,38 @@ pub fn party_message(party: &PartyRecord) -> pb::Party {
 
 #[tonic::async_trait]
 impl registry_server::Registry for RegistryService {
-    async fn register_party(&self, request: Request<pb::SignedEvent>) -> Result<Response<pb::Receipt>, Status> {
+    async fn register_party(
+        &self,
+        request: Request<pb::SignedEvent>,
+    ) -> Result<Response<pb::Receipt>, Status> {
         self.submit_kind(request, "register_party").await
     }
 
-    async fn add_key(&self, request: Request<pb::SignedEvent>) -> Result<Response<pb::Receipt>, Status> {
+    async fn add_key(
+        &self,
+        request: Request<pb::SignedEvent>,
+    ) -> Result<Response<pb::Receipt>, Status> {
         self.submit_kind(request, "add_key").await
     }
 
-    async fn revoke_key(&self, request: Request<pb::SignedEvent>) -> Result<Response<pb::Receipt>, Status> {
+    async fn revoke_key(
+        &self,
+        request: Request<pb::SignedEvent>,
+    ) -> Result<Response<pb::Receipt>, Status> {
         self.submit_kind(request, "revoke_key").await
     }
 
-    async fn set_party_status(&self, request: Request<pb::SignedEvent>) -> Result<Response<pb::Receipt>, Status> {
+    async fn set_party_status(
+        &self,
+        request: Request<pb::SignedEvent>,
+    ) -> Result<Response<pb::Receipt>, Status> {
         self.submit_kind(request, "set_party_status").await
     }
 
-    async fn get_party(&self, request: Request<pb::GetPartyRequest>) -> Result<Response<pb::Party>, Status> {
+    async fn get_party(
+        &self,
+        request: Request<pb::GetPartyRequest>,
+    ) -> Result<Response<pb::Party>, Status> {
         let text = request.into_inner().party_id;
         let party_id = PartyId::parse(&text).map_err(|e| invalid("party_id", e))?;
         let party = read_store(self.ledger.store(), move |store| store.party(&party_id)).await?;

@@ -1,1 +1,185 @@
-//! The foodtrace ledger node: gRPC ingest over a RocksDB ledger.
+//! The foodtrace ledger node.
+//!
+//! Producers, markets and the authority push signed events over gRPC; the node checks
+//! their shape at the edge ([`grpc`]), admits them in order on one writer thread and
+//! commits them to the store in durable groups ([`writer`]), and serves reads. The same
+//! process serves the query API over HTTP.
+//!
+//! The library exposes what the binary and the tests share: [`Ledger`] (the writer
+//! handle), [`serve`] (gRPC on a bound listener until shutdown), [`Node`] (open a data
+//! directory, initialize it, serve gRPC and HTTP) and [`initialize`] (the genesis event).
+//! `main.rs` only parses arguments, sets up logging, binds and waits for a signal.
+
+pub mod grpc;
+pub mod keys;
+pub mod view;
+pub mod writer;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset};
+use ledger_core::model::{EventKind, PartyRole, RegionCode, RegisterParty, Text};
+use ledger_core::{PartyId, Refusal};
+use ledger_proto::Signer;
+use ledger_proto::pb::{ledger_server::LedgerServer, registry_server::RegistryServer};
+use ledger_store::LedgerStore;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use writer::{Ledger, PendingReceipt, Receipt, WriterConfig};
+
+/// Largest gRPC message the node accepts: a body's limit plus room for the envelope.
+pub const MAX_GRPC_MESSAGE_BYTES: usize = ledger_core::model::limits::MAX_BODY_BYTES + 1024;
+
+/// Serves the gRPC API (`foodtrace.v1.Ledger`, `foodtrace.v1.Registry`,
+/// `grpc.health.v1.Health` and server reflection) on `listener` until `shutdown`
+/// completes; then stops accepting, lets open calls finish and returns.
+pub async fn serve(
+    listener: TcpListener,
+    ledger: Ledger,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<LedgerServer<grpc::LedgerService>>()
+        .await;
+    health_reporter
+        .set_serving::<RegistryServer<grpc::RegistryService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ledger_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the descriptor sets are valid");
+    let ledger_service = LedgerServer::new(grpc::LedgerService::new(ledger.clone()))
+        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+    let registry_service = RegistryServer::new(grpc::RegistryService::new(ledger))
+        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(ledger_service)
+        .add_service(registry_service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+}
+
+/// Who the authority is when a ledger is initialized.
+pub struct AuthorityIdentity {
+    /// Its party id (a government body's unified social credit code starts with 11).
+    pub party_id: PartyId,
+    /// Its name.
+    pub name: String,
+    /// Its region code.
+    pub region: String,
+}
+
+/// Writes the genesis event, the authority registering itself with `signer`'s key, if
+/// the ledger is empty. Returns its receipt, or `None` when the ledger already had one.
+pub async fn initialize(
+    ledger: &Ledger,
+    signer: &Signer,
+    identity: &AuthorityIdentity,
+    at: DateTime<FixedOffset>,
+) -> Result<Option<Receipt>, Refusal> {
+    let store = ledger.store().clone();
+    let has_authority = tokio::task::spawn_blocking(move || store.authority())
+        .await
+        .expect("the read task does not panic")
+        .map_err(|e| Refusal::new(ledger_core::RefusalCode::Unavailable, "", e.to_string()))?;
+    if has_authority.is_some() {
+        return Ok(None);
+    }
+    let text = |field: &str, value: &str| {
+        Text::parse(value, 200)
+            .map_err(|e| Refusal::new(ledger_core::RefusalCode::InvalidArgument, field, e.0))
+    };
+    let kind = EventKind::RegisterParty(RegisterParty {
+        party_id: identity.party_id.clone(),
+        name: text("authority name", &identity.name)?,
+        role: PartyRole::Authority,
+        region: RegionCode::parse(&identity.region).map_err(|e| {
+            Refusal::new(
+                ledger_core::RefusalCode::InvalidArgument,
+                "authority region",
+                e.0,
+            )
+        })?,
+        contact: None,
+        keys: vec![signer.grant(at)],
+    });
+    let event = ledger_proto::decode_signed_event(signer.sign(at, kind))?;
+    ledger.submit(event).await.map(Some)
+}
+
+/// Where a node keeps its files.
+#[derive(Debug, Clone)]
+pub struct DataDir(PathBuf);
+
+impl DataDir {
+    /// The data directory at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> DataDir {
+        DataDir(path.into())
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The RocksDB directory.
+    pub fn ledger(&self) -> PathBuf {
+        self.0.join("ledger")
+    }
+
+    /// The demo authority's key file.
+    pub fn demo_authority_key(&self) -> PathBuf {
+        self.0.join("demo-authority.key")
+    }
+}
+
+/// Opens the RocksDB store of a data directory and starts its writer.
+pub fn open_ledger(data_dir: &DataDir, writer: WriterConfig) -> anyhow::Result<Ledger> {
+    std::fs::create_dir_all(data_dir.path())?;
+    let store = ledger_rocksdb::RocksStore::open(&data_dir.ledger()).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the ledger in {}: {e}",
+            data_dir.ledger().display()
+        )
+    })?;
+    let store: Arc<dyn LedgerStore> = Arc::new(store);
+    Ok(Ledger::start(store, writer))
+}
+
+/// Serves gRPC on `grpc` and the query API on `http` until `shutdown` completes.
+pub async fn run(
+    ledger: Ledger,
+    grpc: TcpListener,
+    http: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let http_task = http.map(|listener| {
+        let router = query_api::router(query_api::AppState::new(ledger.store().clone()));
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+        })
+    });
+    serve(grpc, ledger, stopped(stop_rx)).await?;
+    if let Some(task) = http_task {
+        task.await??;
+    }
+    Ok(())
+}

@@ -18,8 +18,12 @@ fn lookup(error: StoreError) -> LookupError {
 pub fn decode_stored(event: &StoredEvent) -> Result<EventBody, LookupError> {
     let wire = <ledger_proto::pb::EventBody as prost::Message>::decode(event.body.as_slice())
         .map_err(|e| LookupError(format!("event {} does not decode: {e}", event.sequence)))?;
-    ledger_proto::body_from_wire(&wire)
-        .map_err(|refusal| LookupError(format!("event {} no longer checks: {refusal}", event.sequence)))
+    ledger_proto::body_from_wire(&wire).map_err(|refusal| {
+        LookupError(format!(
+            "event {} no longer checks: {refusal}",
+            event.sequence
+        ))
+    })
 }
 
 /// A [`LedgerView`] over a store and the pending part of a commit group.
@@ -44,7 +48,13 @@ impl<'a> PendingView<'a> {
     }
 
     /// Adds an admitted event and the state it changes.
-    pub fn add(&mut self, hash: EventHash, event: ViewedEvent, lot: Option<&LotRecord>, party: Option<&PartyRecord>) {
+    pub fn add(
+        &mut self,
+        hash: EventHash,
+        event: ViewedEvent,
+        lot: Option<&LotRecord>,
+        party: Option<&PartyRecord>,
+    ) {
         self.events.insert(hash, event);
         if let Some(lot) = lot {
             self.lots.insert(lot.lot_id.clone(), lot.clone());
@@ -92,11 +102,9 @@ impl LedgerView for PendingView<'_> {
         let Some(sequence) = self.store.sequence_of(hash).map_err(lookup)? else {
             return Ok(None);
         };
-        let stored = self
-            .store
-            .event(sequence)
-            .map_err(lookup)?
-            .ok_or_else(|| LookupError(format!("index names event {sequence}, which is missing")))?;
+        let stored = self.store.event(sequence).map_err(lookup)?.ok_or_else(|| {
+            LookupError(format!("index names event {sequence}, which is missing"))
+        })?;
         Ok(Some(ViewedEvent {
             sequence,
             signature: stored.signature,

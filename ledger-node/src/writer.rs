@@ -66,7 +66,11 @@ impl PendingReceipt {
 }
 
 fn stopped() -> Refusal {
-    Refusal::new(RefusalCode::Unavailable, "", "the ledger writer has stopped")
+    Refusal::new(
+        RefusalCode::Unavailable,
+        "",
+        "the ledger writer has stopped",
+    )
 }
 
 /// A handle to the ledger: submit events, read the store. Cheap to clone.
@@ -115,7 +119,10 @@ impl Ledger {
     /// admitted in the order queued.
     pub async fn enqueue(&self, event: SignedEvent) -> Result<PendingReceipt, Refusal> {
         let (reply, receipt) = oneshot::channel();
-        self.queue.send(Job { event, reply }).await.map_err(|_| stopped())?;
+        self.queue
+            .send(Job { event, reply })
+            .await
+            .map_err(|_| stopped())?;
         Ok(PendingReceipt(receipt))
     }
 
@@ -145,7 +152,11 @@ fn commit_group(store: &dyn LedgerStore, batch: &mut Vec<Job>) {
     let next = match store.next_sequence() {
         Ok(next) => next,
         Err(error) => {
-            let refusal = Refusal::new(RefusalCode::Unavailable, "", format!("ledger store: {error}"));
+            let refusal = Refusal::new(
+                RefusalCode::Unavailable,
+                "",
+                format!("ledger store: {error}"),
+            );
             for job in batch.drain(..) {
                 let _ = job.reply.send(Err(refusal.clone()));
             }
@@ -195,12 +206,18 @@ fn commit_group(store: &dyn LedgerStore, batch: &mut Vec<Job>) {
                     duplicate: false,
                 })
             }
-            Ok(Admission::Duplicate { sequence }) => original_receipt(store, &view, &job.event, sequence, now),
+            Ok(Admission::Duplicate { sequence }) => {
+                original_receipt(store, &view, &job.event, sequence, now)
+            }
             Err(refusal) => Err(refusal),
         };
         outcomes.push(outcome);
     }
-    let committed = if group.events.is_empty() { Ok(()) } else { store.commit(&group) };
+    let committed = if group.events.is_empty() {
+        Ok(())
+    } else {
+        store.commit(&group)
+    };
     if let Err(error) = &committed {
         tracing::error!(%error, n_events = group.events.len(), "commit failed; the group is refused");
     }
@@ -232,7 +249,13 @@ fn original_receipt(
             .event(sequence)
             .map_err(|e| Refusal::new(RefusalCode::Unavailable, "", format!("ledger store: {e}")))?
             .map(|stored| stored.recorded_at)
-            .ok_or_else(|| Refusal::new(RefusalCode::Unavailable, "", format!("event {sequence} is missing")))?
+            .ok_or_else(|| {
+                Refusal::new(
+                    RefusalCode::Unavailable,
+                    "",
+                    format!("event {sequence} is missing"),
+                )
+            })?
     };
     Ok(Receipt {
         sequence,

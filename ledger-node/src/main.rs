@@ -1,0 +1,146 @@
+//! `ledger-node`: runs a foodtrace ledger node. See README.md.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use chrono::{Duration, Utc};
+use clap::Parser;
+use district_synth::{Recorder, Scale, authority_id};
+use ledger_core::PartyId;
+use ledger_core::model::PartyRole;
+use ledger_node::{AuthorityIdentity, DataDir, WriterConfig, initialize, keys, open_ledger};
+use ledger_proto::Signer;
+use tracing_subscriber::EnvFilter;
+
+/// A foodtrace ledger node: gRPC ingest of signed events into RocksDB, and the query API.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Where the ledger lives.
+    #[arg(long, env = "FOODTRACE_DATA_DIR", default_value = "foodtrace-data")]
+    data_dir: PathBuf,
+    /// Address for gRPC (producers, markets, the authority).
+    #[arg(long, env = "FOODTRACE_GRPC_LISTEN", default_value = "127.0.0.1:50051")]
+    grpc_listen: SocketAddr,
+    /// Address for the HTTP query API.
+    #[arg(long, env = "FOODTRACE_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+    http_listen: SocketAddr,
+    /// On a new data directory: create a demo authority (its key saved in the data
+    /// directory) and a synthetic district of about 1,200 parties and their lots.
+    #[arg(long)]
+    demo: bool,
+    /// On a new data directory: the authority's key file (from `foodtrace keygen`).
+    #[arg(long, conflicts_with = "demo")]
+    authority_key: Option<PathBuf>,
+    /// The authority's party id (unified social credit code).
+    #[arg(long, requires = "authority_key")]
+    authority_id: Option<String>,
+    /// The authority's name.
+    #[arg(long, default_value = "沈阳市浑南区市场监督管理局")]
+    authority_name: String,
+    /// The authority's region code.
+    #[arg(long, default_value = district_synth::HUNNAN)]
+    authority_region: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let data_dir = DataDir::new(&args.data_dir);
+    let ledger = open_ledger(&data_dir, WriterConfig::default())?;
+    let now = Utc::now().fixed_offset();
+
+    let has_authority = ledger.store().authority()?.is_some();
+    if !has_authority {
+        let (key, party_id) = if args.demo {
+            let key = keys::generate_key();
+            keys::write_key_file(&data_dir.demo_authority_key(), &key)
+                .with_context(|| format!("writing {}", data_dir.demo_authority_key().display()))?;
+            (key, authority_id())
+        } else if let Some(path) = &args.authority_key {
+            let id = args
+                .authority_id
+                .as_deref()
+                .context("--authority-id is required with --authority-key")?;
+            (
+                keys::read_key_file(path)?,
+                PartyId::parse(id).map_err(|e| anyhow::anyhow!("--authority-id: {e}"))?,
+            )
+        } else {
+            bail!(
+                "{} holds no ledger yet: start with --demo for a demo district, or initialize it with --authority-key FILE --authority-id ID",
+                args.data_dir.display()
+            );
+        };
+        let signer = Signer::new(party_id.clone(), key.clone());
+        let identity = AuthorityIdentity {
+            party_id: party_id.clone(),
+            name: args.authority_name.clone(),
+            region: args.authority_region.clone(),
+        };
+        let receipt = initialize(&ledger, &signer, &identity, now - Duration::days(400))
+            .await
+            .map_err(|r| anyhow::anyhow!("initializing the ledger: {r}"))?;
+        tracing::info!(authority = %party_id, key_id = %signer.key_id(), ?receipt, "ledger initialized");
+        if args.demo {
+            let authority = Recorder::new(party_id, PartyRole::Authority, key);
+            let district = district_synth::generate(
+                &authority,
+                &Scale::district(),
+                2026,
+                now - Duration::minutes(1),
+            );
+            let n_events = district.events.len();
+            let mut pending = Vec::with_capacity(n_events);
+            for event in district.events {
+                let event = ledger_proto::decode_signed_event(event)
+                    .map_err(|r| anyhow::anyhow!("demo event: {r}"))?;
+                pending.push(
+                    ledger
+                        .enqueue(event)
+                        .await
+                        .map_err(|r| anyhow::anyhow!("demo event: {r}"))?,
+                );
+            }
+            for receipt in pending {
+                receipt
+                    .wait()
+                    .await
+                    .map_err(|r| anyhow::anyhow!("demo event refused: {r}"))?;
+            }
+            tracing::info!(
+                n_events,
+                n_parties = district.parties.len(),
+                "demo district recorded"
+            );
+        }
+    }
+
+    let grpc = tokio::net::TcpListener::bind(args.grpc_listen)
+        .await
+        .with_context(|| format!("binding gRPC to {}", args.grpc_listen))?;
+    let http = tokio::net::TcpListener::bind(args.http_listen)
+        .await
+        .with_context(|| format!("binding HTTP to {}", args.http_listen))?;
+    tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, data_dir = %args.data_dir.display(), "serving");
+    ledger_node::run(ledger, grpc, Some(http), shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down: draining open calls");
+}
