@@ -1,1 +1,175 @@
-//! End-to-end tests: real node, real RocksDB, real gRPC and HTTP on loopback.
+//! The end-to-end harness: a real node (RocksDB in a temporary directory, gRPC and HTTP
+//! on listeners bound to `127.0.0.1:0` before the server starts) run in-process, and a
+//! cast of parties that sign events the way any client would.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
+use district_synth::{Recorder, authority_id, party_id};
+use ed25519_dalek::SigningKey;
+use ledger_core::model::PartyRole;
+use ledger_node::{AuthorityIdentity, DataDir, WriterConfig, initialize, open_ledger};
+use ledger_proto::pb::{ledger_client::LedgerClient, registry_client::RegistryClient};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// The time the test ledger's authority was created; every test key is valid from then.
+pub fn epoch() -> DateTime<FixedOffset> {
+    FixedOffset::east_opt(8 * 3600)
+        .expect("UTC+8")
+        .with_ymd_and_hms(2025, 1, 1, 8, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+/// A time shortly before now, in Beijing time, `minutes_ago` minutes back.
+pub fn recently(minutes_ago: i64) -> DateTime<FixedOffset> {
+    (Utc::now() - Duration::minutes(minutes_ago))
+        .with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
+}
+
+/// The test authority, with a fixed key.
+pub fn authority() -> Recorder {
+    Recorder::new(
+        authority_id(),
+        PartyRole::Authority,
+        SigningKey::from_bytes(&[0xA0; 32]),
+    )
+}
+
+/// A party with a key derived from its serial.
+pub fn party(serial: usize, role: PartyRole) -> Recorder {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&(serial as u64).to_be_bytes());
+    seed[31] = 0x5E;
+    Recorder::new(
+        party_id(district_synth::HUNNAN, serial),
+        role,
+        SigningKey::from_bytes(&seed),
+    )
+}
+
+/// A node running in this process.
+pub struct TestNode {
+    /// Where gRPC listens.
+    pub grpc_addr: SocketAddr,
+    /// Where the query API listens.
+    pub http_addr: SocketAddr,
+    data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow_free::Result>>,
+}
+
+mod anyhow_free {
+    /// The node task's result, as text.
+    pub type Result = std::result::Result<(), String>;
+}
+
+impl TestNode {
+    /// A new ledger in a fresh temporary directory, initialized by [`authority`].
+    pub async fn start() -> TestNode {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = temp.path().to_path_buf();
+        let mut node = TestNode::open(data_dir, true).await;
+        node._temp = Some(temp);
+        node
+    }
+
+    async fn open(data_dir: PathBuf, initialize_it: bool) -> TestNode {
+        let ledger = open_ledger(&DataDir::new(&data_dir), WriterConfig::default())
+            .expect("open the ledger");
+        if initialize_it {
+            let authority = authority();
+            let identity = AuthorityIdentity {
+                party_id: authority.id().clone(),
+                name: "沈阳市浑南区市场监督管理局".into(),
+                region: district_synth::HUNNAN.into(),
+            };
+            initialize(&ledger, authority.signer(), &identity, epoch())
+                .await
+                .expect("genesis admitted");
+        }
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gRPC");
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind HTTP");
+        let grpc_addr = grpc.local_addr().expect("address");
+        let http_addr = http.local_addr().expect("address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            ledger_node::run(ledger, grpc, Some(http), async {
+                let _ = stopped.await;
+            })
+            .await
+            .map_err(|e| e.to_string())
+        });
+        TestNode {
+            grpc_addr,
+            http_addr,
+            data_dir,
+            _temp: None,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the node (gracefully: open calls finish, the store closes) and opens the
+    /// same data directory again on new ports.
+    pub async fn restart(mut self) -> TestNode {
+        self.stop_and_wait().await;
+        let temp = self._temp.take();
+        let mut node = TestNode::open(self.data_dir.clone(), false).await;
+        node._temp = temp;
+        node
+    }
+
+    async fn stop_and_wait(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("node task").expect("node ran cleanly");
+        }
+    }
+
+    /// A `foodtrace.v1.Ledger` client.
+    pub async fn ledger(&self) -> LedgerClient<Channel> {
+        LedgerClient::connect(format!("http://{}", self.grpc_addr))
+            .await
+            .expect("connect")
+    }
+
+    /// A `foodtrace.v1.Registry` client.
+    pub async fn registry(&self) -> RegistryClient<Channel> {
+        RegistryClient::connect(format!("http://{}", self.grpc_addr))
+            .await
+            .expect("connect")
+    }
+
+    /// A gRPC channel.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc_addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    /// The base URL of the query API.
+    pub fn http_base(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -169,6 +169,16 @@ impl Signer {
         }
     }
 
+    /// Signs body bytes as they are: for clients that encode bodies themselves.
+    pub fn sign_bytes(&self, body: &[u8]) -> pb::SignedEvent {
+        pb::SignedEvent {
+            body: body.to_vec(),
+            signature: ledger_core::contract::sign_body(&self.key, body)
+                .to_bytes()
+                .to_vec(),
+        }
+    }
+
     /// Builds, encodes and signs an event.
     pub fn sign(
         &self,
