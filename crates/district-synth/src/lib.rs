@@ -471,10 +471,10 @@ pub fn generate(
                     receive(stage, &lot_id, &portion.to_string(), "kg", out_hash, None),
                 );
                 events.push(event);
-                if let Some(k) = kitchen_index {
-                    if !kitchen_stock[k].iter().any(|(held, _)| *held == lot_id) {
-                        kitchen_stock[k].push((lot_id.clone(), receipt_hash));
-                    }
+                if let Some(k) = kitchen_index
+                    && !kitchen_stock[k].iter().any(|(held, _)| *held == lot_id)
+                {
+                    kitchen_stock[k].push((lot_id.clone(), receipt_hash));
                 }
                 if stage == Stage::Warehouse {
                     // The warehouse passes half on to a shop.

@@ -347,17 +347,17 @@ pub fn admit(
                             ),
                         ));
                     }
-                    if let Some(supplier) = supplier {
-                        if *supplier != shipment.body.signer {
-                            return Err(refuse(
-                                RefusalCode::FailedPrecondition,
-                                format!("{kind_path}.supplier_party_id"),
-                                format!(
-                                    "{supplier} is not the shipper; shipment {shipment_hash} was recorded by {}",
-                                    shipment.body.signer
-                                ),
-                            ));
-                        }
+                    if let Some(supplier) = supplier
+                        && *supplier != shipment.body.signer
+                    {
+                        return Err(refuse(
+                            RefusalCode::FailedPrecondition,
+                            format!("{kind_path}.supplier_party_id"),
+                            format!(
+                                "{supplier} is not the shipper; shipment {shipment_hash} was recorded by {}",
+                                shipment.body.signer
+                            ),
+                        ));
                     }
                     if ship.quantity.unit == receipt.quantity.unit
                         && receipt.quantity.amount > ship.quantity.amount

@@ -59,7 +59,7 @@ impl PartyId {
         if is_licence {
             return Ok(PartyId(text.to_owned()));
         }
-        if bytes.len() != 18 {
+        if bytes.len() != 18 || !text.is_ascii() {
             return Err(invalid(format!(
                 "'{}' is neither an 18-character unified social credit code nor a licence number (2 letters, 14 digits)",
                 printable(text)
@@ -344,6 +344,9 @@ mod tests {
         assert!(PartyId::parse("91350100M000100YI3").is_err());
         assert!(PartyId::parse("9135010\u{0}M000100Y43").is_err());
         assert!(PartyId::parse("jy12101120000123").is_err());
+        // 18 bytes but not 18 characters: refused, never sliced inside a character.
+        assert!(PartyId::parse("91210112MA000000\u{e9}").is_err());
+        assert!(PartyId::parse("\u{319a}'\u{1b132}=\u{1f574}<\\\u{fffd}").is_err());
     }
 
     #[test]

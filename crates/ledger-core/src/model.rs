@@ -642,10 +642,10 @@ impl EventBody {
             EventKind::SetPartyStatus(set) => Some(&set.party_id),
             _ => None,
         };
-        if let Some(other) = other {
-            if other != &self.signer {
-                parties.push(other);
-            }
+        if let Some(other) = other
+            && other != &self.signer
+        {
+            parties.push(other);
         }
         parties
     }

@@ -1,0 +1,264 @@
+//! Admission over whole histories: a generated district is admitted in full, any single
+//! flipped byte of any event is refused, and the writer never half-commits a group.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use chrono::{Duration, TimeZone, Utc};
+use district_synth::{Recorder, Scale, authority_id, generate};
+use ed25519_dalek::SigningKey;
+use ledger_core::admission::{Admission, ViewedEvent, admit};
+use ledger_core::model::PartyRole;
+use ledger_core::{RefusalCode, SignedEvent};
+use ledger_node::view::PendingView;
+use ledger_node::{AuthorityIdentity, Ledger, WriterConfig, initialize};
+use ledger_proto::decode_signed_event;
+use ledger_store::{
+    CommitGroup, LedgerStore, MemStore, PartyEventRef, StoreError, StoreErrorKind, StoredEvent,
+};
+use proptest::prelude::*;
+
+fn authority() -> Recorder {
+    Recorder::new(
+        authority_id(),
+        PartyRole::Authority,
+        SigningKey::from_bytes(&[0xA1; 32]),
+    )
+}
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 28, 4, 0, 0)
+        .single()
+        .unwrap()
+}
+
+/// Genesis plus a tiny district, signed once for every test.
+fn history() -> &'static [ledger_proto::pb::SignedEvent] {
+    static HISTORY: OnceLock<Vec<ledger_proto::pb::SignedEvent>> = OnceLock::new();
+    HISTORY.get_or_init(|| {
+        let authority = authority();
+        let genesis_at = (now() - Duration::days(400)).fixed_offset();
+        let genesis = authority.sign(
+            genesis_at,
+            ledger_core::model::EventKind::RegisterParty(ledger_core::model::RegisterParty {
+                party_id: authority.id().clone(),
+                name: district_synth::text("沈阳市浑南区市场监督管理局"),
+                role: PartyRole::Authority,
+                region: ledger_core::model::RegionCode::parse("210112").unwrap(),
+                contact: None,
+                keys: vec![authority.signer().grant(genesis_at)],
+            }),
+        );
+        let district = generate(
+            &authority,
+            &Scale::tiny(),
+            7,
+            (now() - Duration::hours(1)).fixed_offset(),
+        );
+        std::iter::once(genesis.0).chain(district.events).collect()
+    })
+}
+
+/// Admits `events` in order into a view, as the writer does within one group.
+fn admit_all<'a>(
+    store: &'a dyn LedgerStore,
+    events: &[ledger_proto::pb::SignedEvent],
+) -> PendingView<'a> {
+    let mut view = PendingView::new(store);
+    for (sequence, event) in events.iter().enumerate() {
+        let event =
+            decode_signed_event(event.clone()).unwrap_or_else(|r| panic!("event {sequence}: {r}"));
+        add(&mut view, &event, sequence as u64);
+    }
+    view
+}
+
+fn add(view: &mut PendingView<'_>, event: &SignedEvent, sequence: u64) {
+    match admit(view, event, sequence, now()) {
+        Ok(Admission::New(changes)) => view.add(
+            event.hash(),
+            ViewedEvent {
+                sequence,
+                signature: *event.signature(),
+                body: event.body().clone(),
+            },
+            changes.new_lot.as_ref(),
+            changes.party.as_ref(),
+        ),
+        other => panic!(
+            "event {sequence} ({}) not admitted: {other:?}",
+            event.body().kind.name()
+        ),
+    }
+}
+
+#[test]
+fn a_generated_district_is_admitted_whole() {
+    let store = MemStore::new();
+    let events = history();
+    assert!(
+        events.len() > 100,
+        "the tiny district has {} events",
+        events.len()
+    );
+    admit_all(&store, events);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    /// Flip one bit anywhere in the body or signature of any event of a valid history:
+    /// the event is refused, whatever the byte held.
+    #[test]
+    fn any_flipped_bit_is_refused(index in 1usize..60, in_signature: bool, position in any::<prop::sample::Index>(), bit in 0u8..8) {
+        let events = history();
+        let store = MemStore::new();
+        let view = admit_all(&store, &events[..index]);
+        let mut tampered = events[index].clone();
+        let bytes = if in_signature { &mut tampered.signature } else { &mut tampered.body };
+        let at = position.index(bytes.len());
+        bytes[at] ^= 1 << bit;
+        let outcome = decode_signed_event(tampered).and_then(|event| admit(&view, &event, index as u64, now()));
+        prop_assert!(outcome.is_err(), "a flipped bit at {at} of the {} was admitted: {outcome:?}", if in_signature { "signature" } else { "body" });
+        // The untampered event is still admitted: the refusal was the flip's doing.
+        let original = decode_signed_event(events[index].clone()).unwrap();
+        prop_assert!(matches!(admit(&view, &original, index as u64, now()), Ok(Admission::New(_))));
+    }
+}
+
+/// A store whose commits can be made to fail, to watch the writer's behaviour.
+struct FlakyStore {
+    inner: MemStore,
+    fail: AtomicBool,
+}
+
+impl LedgerStore for FlakyStore {
+    fn commit(&self, group: &CommitGroup) -> Result<(), StoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::new(StoreErrorKind::Io, "disk full"));
+        }
+        self.inner.commit(group)
+    }
+    fn next_sequence(&self) -> Result<u64, StoreError> {
+        self.inner.next_sequence()
+    }
+    fn event(&self, sequence: u64) -> Result<Option<StoredEvent>, StoreError> {
+        self.inner.event(sequence)
+    }
+    fn sequence_of(&self, hash: &ledger_core::EventHash) -> Result<Option<u64>, StoreError> {
+        self.inner.sequence_of(hash)
+    }
+    fn lot_events(
+        &self,
+        lot_id: &ledger_core::LotId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.inner.lot_events(lot_id, after, limit)
+    }
+    fn party_events(
+        &self,
+        party_id: &ledger_core::PartyId,
+        from: PartyEventRef,
+        to_millis: i64,
+        limit: usize,
+    ) -> Result<Vec<PartyEventRef>, StoreError> {
+        self.inner.party_events(party_id, from, to_millis, limit)
+    }
+    fn followers(&self, hash: &ledger_core::EventHash) -> Result<Vec<u64>, StoreError> {
+        self.inner.followers(hash)
+    }
+    fn lot(
+        &self,
+        lot_id: &ledger_core::LotId,
+    ) -> Result<Option<ledger_core::state::LotRecord>, StoreError> {
+        self.inner.lot(lot_id)
+    }
+    fn party(
+        &self,
+        party_id: &ledger_core::PartyId,
+    ) -> Result<Option<ledger_core::state::PartyRecord>, StoreError> {
+        self.inner.party(party_id)
+    }
+    fn authority(&self) -> Result<Option<ledger_core::PartyId>, StoreError> {
+        self.inner.authority()
+    }
+}
+
+#[tokio::test]
+async fn a_failed_commit_acknowledges_nothing_and_leaves_no_gap() {
+    let store = Arc::new(FlakyStore {
+        inner: MemStore::new(),
+        fail: AtomicBool::new(false),
+    });
+    let ledger = Ledger::start(store.clone(), WriterConfig::default());
+    let authority = authority();
+    let identity = AuthorityIdentity {
+        party_id: authority.id().clone(),
+        name: "监管局".into(),
+        region: "210112".into(),
+    };
+    initialize(
+        &ledger,
+        authority.signer(),
+        &identity,
+        (now() - Duration::days(400)).fixed_offset(),
+    )
+    .await
+    .unwrap();
+
+    let events: Vec<SignedEvent> = history()[1..4]
+        .iter()
+        .map(|e| decode_signed_event(e.clone()).unwrap())
+        .collect();
+    store.fail.store(true, Ordering::SeqCst);
+    let refusal = ledger.submit(events[0].clone()).await.unwrap_err();
+    assert_eq!(refusal.code, RefusalCode::Unavailable);
+    assert_eq!(
+        refusal.message,
+        "the ledger could not store the event: disk full"
+    );
+    assert_eq!(store.next_sequence().unwrap(), 1);
+    assert_eq!(store.sequence_of(&events[0].hash()).unwrap(), None);
+
+    store.fail.store(false, Ordering::SeqCst);
+    for (i, event) in events.iter().enumerate() {
+        let receipt = ledger.submit(event.clone()).await.unwrap();
+        assert_eq!(
+            receipt.sequence,
+            1 + i as u64,
+            "no sequence number was lost to the failed commit"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_group_admits_events_that_depend_on_each_other() {
+    let store: Arc<dyn LedgerStore> = Arc::new(MemStore::new());
+    let ledger = Ledger::start(
+        store.clone(),
+        WriterConfig {
+            queue_capacity: 4096,
+            max_group: 4096,
+        },
+    );
+    // Queue the whole history before waiting for any receipt: registrations, origins,
+    // shipments and the receipts naming them land in the same few groups.
+    let mut pending = Vec::new();
+    for event in history() {
+        pending.push(
+            ledger
+                .enqueue(decode_signed_event(event.clone()).unwrap())
+                .await
+                .unwrap(),
+        );
+    }
+    for (i, receipt) in pending.into_iter().enumerate() {
+        let receipt = receipt
+            .wait()
+            .await
+            .unwrap_or_else(|r| panic!("event {i}: {r}"));
+        assert_eq!(receipt.sequence, i as u64);
+    }
+    assert_eq!(store.next_sequence().unwrap(), history().len() as u64);
+}
