@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let args = Args::parse();
     let data_dir = DataDir::new(&args.data_dir);
@@ -84,7 +85,14 @@ async fn main() -> anyhow::Result<()> {
             name: args.authority_name.clone(),
             region: args.authority_region.clone(),
         };
-        let receipt = initialize(&ledger, &signer, &identity, now - Duration::days(400))
+        // The demo district's history reaches 60 days back, so its authority's key must be
+        // valid from before then; a real authority's key is valid from now on.
+        let valid_from = if args.demo {
+            now - Duration::days(400)
+        } else {
+            now
+        };
+        let receipt = initialize(&ledger, &signer, &identity, valid_from)
             .await
             .map_err(|r| anyhow::anyhow!("initializing the ledger: {r}"))?;
         tracing::info!(authority = %party_id, key_id = %signer.key_id(), ?receipt, "ledger initialized");
