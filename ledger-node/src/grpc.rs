@@ -286,18 +286,16 @@ impl RegistryService {
     }
 }
 
-/// The wire form of a registry entry.
+/// The public wire form of a registry entry: everything but the contact.
 pub fn party_message(party: &PartyRecord) -> pb::Party {
     pb::Party {
         party_id: party.party_id.to_string(),
         name: party.name.to_string(),
         role: ledger_proto::role_to_wire(party.role) as i32,
         region: party.region.as_str().to_owned(),
-        contact: party
-            .contact
-            .as_ref()
-            .map(|c| c.to_string())
-            .unwrap_or_default(),
+        // Anyone may read a party's registry entry; its contact is for inspectors only
+        // and is served by the authenticated query API, not here.
+        contact: String::new(),
         status: ledger_proto::status_to_wire(party.status) as i32,
         keys: party
             .keys

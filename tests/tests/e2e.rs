@@ -436,6 +436,7 @@ async fn a_whole_supply_path_is_recorded_and_survives_a_restart() {
         .unwrap()
         .into_inner();
     assert_eq!(party.name, "浑南中央厨房");
+    assert_eq!(party.contact, "", "contacts are inspector-only");
     assert_eq!(party.status, pb::PartyStatus::Active as i32);
     assert_eq!(
         party.keys[0].key_id,

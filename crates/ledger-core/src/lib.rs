@@ -14,6 +14,7 @@ pub mod admission;
 pub mod contract;
 pub mod ids;
 pub mod keyfile;
+pub mod merkle;
 pub mod model;
 pub mod state;
 
