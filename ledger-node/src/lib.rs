@@ -134,15 +134,42 @@ impl DataDir {
         self.0.join("ledger")
     }
 
+    /// The node's checkpoint signing key.
+    pub fn node_key(&self) -> PathBuf {
+        self.0.join("node.key")
+    }
+
     /// The demo authority's key file.
     pub fn demo_authority_key(&self) -> PathBuf {
         self.0.join("demo-authority.key")
     }
 }
 
+/// The log origin used when a new data directory is given none.
+pub const DEFAULT_LOG_ORIGIN: &str = "foodtrace/ledger";
+
 /// Opens the RocksDB store of a data directory and starts its writer.
-pub fn open_ledger(data_dir: &DataDir, writer: WriterConfig) -> anyhow::Result<Ledger> {
+///
+/// The node's checkpoint key (`node.key`) and its log's identity (`log-origin`) are
+/// created on first use and kept in the data directory; a later `log_origin` that
+/// differs from the stored one is refused, since it would orphan every checkpoint.
+pub fn open_ledger(
+    data_dir: &DataDir,
+    log_origin: Option<&str>,
+    writer: WriterConfig,
+) -> anyhow::Result<Ledger> {
     std::fs::create_dir_all(data_dir.path())?;
+    let origin = resolve_log_origin(data_dir, log_origin)?;
+    let key_path = data_dir.node_key();
+    let key = if key_path.exists() {
+        keys::read_key_file(&key_path)?
+    } else {
+        let key = keys::generate_key();
+        keys::write_key_file(&key_path, &key)?;
+        key
+    };
+    let log = ledger_core::checkpoint::LogSigner::new(&origin, key)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = ledger_rocksdb::RocksStore::open(&data_dir.ledger()).map_err(|e| {
         anyhow::anyhow!(
             "cannot open the ledger in {}: {e}",
@@ -150,7 +177,33 @@ pub fn open_ledger(data_dir: &DataDir, writer: WriterConfig) -> anyhow::Result<L
         )
     })?;
     let store: Arc<dyn LedgerStore> = Arc::new(store);
-    Ok(Ledger::start(store, writer))
+    Ledger::start(store, log, writer).map_err(|e| anyhow::anyhow!("cannot start the ledger: {e}"))
+}
+
+fn resolve_log_origin(data_dir: &DataDir, wanted: Option<&str>) -> anyhow::Result<String> {
+    let path = data_dir.path().join("log-origin");
+    match std::fs::read_to_string(&path) {
+        Ok(stored) => {
+            let stored = stored.trim().to_owned();
+            if let Some(wanted) = wanted {
+                anyhow::ensure!(
+                    wanted == stored,
+                    "this ledger's log origin is '{stored}'; it cannot be changed to '{wanted}'"
+                );
+            }
+            Ok(stored)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let origin = wanted.unwrap_or(DEFAULT_LOG_ORIGIN).to_owned();
+            anyhow::ensure!(
+                ledger_core::checkpoint::is_valid_origin(&origin),
+                "log origin '{origin}' must be non-empty, without spaces or '+'"
+            );
+            std::fs::write(&path, format!("{origin}\n"))?;
+            Ok(origin)
+        }
+        Err(error) => Err(anyhow::anyhow!("cannot read {}: {error}", path.display())),
+    }
 }
 
 /// Serves gRPC on `grpc` and the query API on `http` until `shutdown` completes.

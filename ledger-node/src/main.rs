@@ -42,6 +42,10 @@ struct Args {
     /// The authority's region code.
     #[arg(long, default_value = district_synth::HUNNAN)]
     authority_region: String,
+    /// The log's identity in its signed checkpoints (set once, when the data directory
+    /// is new; default foodtrace/ledger).
+    #[arg(long)]
+    log_origin: Option<String>,
 }
 
 #[tokio::main]
@@ -54,7 +58,15 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let data_dir = DataDir::new(&args.data_dir);
-    let ledger = open_ledger(&data_dir, WriterConfig::default())?;
+    let ledger = open_ledger(
+        &data_dir,
+        args.log_origin.as_deref(),
+        WriterConfig::default(),
+    )?;
+    tracing::info!(
+        verifier_key = ledger.verifier_key(),
+        "checkpoints are signed by this key"
+    );
     let now = Utc::now().fixed_offset();
 
     let has_authority = ledger.store().authority()?.is_some();

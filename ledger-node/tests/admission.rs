@@ -26,6 +26,11 @@ fn authority() -> Recorder {
     )
 }
 
+fn log_signer() -> ledger_core::checkpoint::LogSigner {
+    ledger_core::checkpoint::LogSigner::new("foodtrace/test", SigningKey::from_bytes(&[0x10; 32]))
+        .unwrap()
+}
+
 fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 28, 4, 0, 0)
         .single()
@@ -183,6 +188,22 @@ impl LedgerStore for FlakyStore {
     fn authority(&self) -> Result<Option<ledger_core::PartyId>, StoreError> {
         self.inner.authority()
     }
+    fn tree_node(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<ledger_core::merkle::TreeHash>, StoreError> {
+        self.inner.tree_node(level, index)
+    }
+    fn checkpoint_at_least(
+        &self,
+        tree_size: u64,
+    ) -> Result<Option<ledger_store::StoredCheckpoint>, StoreError> {
+        self.inner.checkpoint_at_least(tree_size)
+    }
+    fn latest_checkpoint(&self) -> Result<Option<ledger_store::StoredCheckpoint>, StoreError> {
+        self.inner.latest_checkpoint()
+    }
 }
 
 #[tokio::test]
@@ -191,7 +212,7 @@ async fn a_failed_commit_acknowledges_nothing_and_leaves_no_gap() {
         inner: MemStore::new(),
         fail: AtomicBool::new(false),
     });
-    let ledger = Ledger::start(store.clone(), WriterConfig::default());
+    let ledger = Ledger::start(store.clone(), log_signer(), WriterConfig::default()).unwrap();
     let authority = authority();
     let identity = AuthorityIdentity {
         party_id: authority.id().clone(),
@@ -230,18 +251,19 @@ async fn a_failed_commit_acknowledges_nothing_and_leaves_no_gap() {
             "no sequence number was lost to the failed commit"
         );
     }
+    // Nor did the failed group leave leaves behind in the tree.
+    assert_checkpoint_matches_events(&ledger, &*store, 4).await;
 }
 
 #[tokio::test]
 async fn one_group_admits_events_that_depend_on_each_other() {
     let store: Arc<dyn LedgerStore> = Arc::new(MemStore::new());
-    let ledger = Ledger::start(
-        store.clone(),
-        WriterConfig {
-            queue_capacity: 4096,
-            max_group: 4096,
-        },
-    );
+    let config = WriterConfig {
+        queue_capacity: 4096,
+        max_group: 4096,
+        ..WriterConfig::default()
+    };
+    let ledger = Ledger::start(store.clone(), log_signer(), config).unwrap();
     // Queue the whole history before waiting for any receipt: registrations, origins,
     // shipments and the receipts naming them land in the same few groups.
     let mut pending = Vec::new();
@@ -261,4 +283,29 @@ async fn one_group_admits_events_that_depend_on_each_other() {
         assert_eq!(receipt.sequence, i as u64);
     }
     assert_eq!(store.next_sequence().unwrap(), history().len() as u64);
+
+    assert_checkpoint_matches_events(&ledger, &*store, history().len() as u64).await;
+}
+
+/// Waits for a checkpoint of `size` leaves and checks it: signed by the log key, with the
+/// root of the stored nodes, which is the root of the stored events' leaves in order.
+async fn assert_checkpoint_matches_events(ledger: &Ledger, store: &dyn LedgerStore, size: u64) {
+    let checkpoint = ledger.wait_for_checkpoint(size).await.unwrap();
+    let verifier = ledger_core::checkpoint::LogVerifier::parse(ledger.verifier_key()).unwrap();
+    let verified = verifier.verify(&checkpoint.note).unwrap();
+    assert_eq!(verified.size, size);
+    assert_eq!(
+        verified.root,
+        ledger_core::merkle::root(&ledger_store::StoreTree(store), size).unwrap()
+    );
+    let mut tree = ledger_core::merkle::MemTree::new();
+    for sequence in 0..size {
+        let event = store.event(sequence).unwrap().unwrap();
+        tree.push(ledger_core::merkle::leaf_hash(
+            &event.hash,
+            &event.signature,
+            event.recorded_at.timestamp_millis(),
+        ));
+    }
+    assert_eq!(tree.root(), verified.root);
 }

@@ -79,7 +79,7 @@ impl TestNode {
     }
 
     async fn open(data_dir: PathBuf, initialize_it: bool) -> TestNode {
-        let ledger = open_ledger(&DataDir::new(&data_dir), WriterConfig::default())
+        let ledger = open_ledger(&DataDir::new(&data_dir), None, WriterConfig::default())
             .expect("open the ledger");
         if initialize_it {
             let authority = authority();

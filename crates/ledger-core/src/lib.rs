@@ -11,6 +11,7 @@
 //! turns wire messages into these types) nor of storage (`ledger-store` does).
 
 pub mod admission;
+pub mod checkpoint;
 pub mod contract;
 pub mod ids;
 pub mod keyfile;

@@ -14,6 +14,8 @@
 //! | `followers`   | linked event hash (32 bytes), sequence (u64 BE)  | empty |
 //! | `lots`        | lot id                                           | JSON `LotRecord` |
 //! | `parties`     | party id                                         | JSON `PartyRecord` |
+//! | `tree`        | level (1 byte), index (u64 BE)                   | Merkle node (32 bytes) |
+//! | `checkpoints` | tree size (u64 BE)                               | signed note (UTF-8) |
 //! | `meta`        | `next_sequence`, `authority`, `format`           | u64 BE, party id, `1` |
 //!
 //! Ids never contain `0x00` (they exclude control characters), so the separator keeps
@@ -33,11 +35,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{TimeZone, Utc};
 use ledger_core::ids::{EventHash, LotId, PartyId};
+use ledger_core::merkle::TreeHash;
 use ledger_core::model::PartyRole;
 use ledger_core::state::{LotRecord, PartyRecord};
 use ledger_store::{
-    CommitGroup, LedgerStore, PartyEventRef, StoreError, StoreErrorKind, StoredEvent,
-    check_continues,
+    CommitGroup, LedgerStore, PartyEventRef, StoreError, StoreErrorKind, StoredCheckpoint,
+    StoredEvent, check_continues,
 };
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
@@ -52,7 +55,9 @@ const CF_FOLLOWERS: &str = "followers";
 const CF_LOTS: &str = "lots";
 const CF_PARTIES: &str = "parties";
 const CF_META: &str = "meta";
-const ALL_CFS: [&str; 8] = [
+const CF_TREE: &str = "tree";
+const CF_CHECKPOINTS: &str = "checkpoints";
+const ALL_CFS: [&str; 10] = [
     CF_EVENTS,
     CF_BY_HASH,
     CF_BY_LOT,
@@ -61,6 +66,8 @@ const ALL_CFS: [&str; 8] = [
     CF_LOTS,
     CF_PARTIES,
     CF_META,
+    CF_TREE,
+    CF_CHECKPOINTS,
 ];
 
 const META_NEXT_SEQUENCE: &[u8] = b"next_sequence";
@@ -122,6 +129,21 @@ fn id_key(id: &str, suffix: &[&[u8]]) -> Vec<u8> {
         key.extend_from_slice(part);
     }
     key
+}
+
+fn tree_key(level: u8, index: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = level;
+    key[1..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+fn stored_checkpoint(key: &[u8], value: &[u8]) -> Result<StoredCheckpoint, StoreError> {
+    Ok(StoredCheckpoint {
+        tree_size: read_u64(key, "checkpoints key")?,
+        note: String::from_utf8(value.to_vec())
+            .map_err(|_| corrupt("a stored checkpoint is not UTF-8"))?,
+    })
 }
 
 fn encode_envelope(event: &StoredEvent) -> Vec<u8> {
@@ -267,7 +289,7 @@ impl LedgerStore for RocksStore {
         let _writer = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
         let next = self.next_sequence.load(Ordering::SeqCst);
         check_continues(group, next)?;
-        if group.events.is_empty() && group.lots.is_empty() && group.parties.is_empty() {
+        if group.is_empty() {
             return Ok(());
         }
         let mut batch = WriteBatch::default();
@@ -303,6 +325,20 @@ impl LedgerStore for RocksStore {
             if party.role == PartyRole::Authority {
                 batch.put_cf(self.cf(CF_META), META_AUTHORITY, party.party_id.as_str());
             }
+        }
+        for node in &group.tree_nodes {
+            batch.put_cf(
+                self.cf(CF_TREE),
+                tree_key(node.level, node.index),
+                node.hash.0,
+            );
+        }
+        if let Some(checkpoint) = &group.checkpoint {
+            batch.put_cf(
+                self.cf(CF_CHECKPOINTS),
+                checkpoint.tree_size.to_be_bytes(),
+                checkpoint.note.as_bytes(),
+            );
         }
         let new_next = next + group.events.len() as u64;
         batch.put_cf(self.cf(CF_META), META_NEXT_SEQUENCE, new_next.to_be_bytes());
@@ -443,5 +479,50 @@ impl LedgerStore for RocksStore {
                     .map_err(|e| corrupt(format!("meta/authority: {e}")))
             }
         }
+    }
+
+    fn tree_node(&self, level: u8, index: u64) -> Result<Option<TreeHash>, StoreError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_TREE), tree_key(level, index))
+            .map_err(io)?
+        {
+            None => Ok(None),
+            Some(value) => <[u8; 32]>::try_from(&value[..])
+                .map(|bytes| Some(TreeHash(bytes)))
+                .map_err(|_| {
+                    corrupt(format!(
+                        "merkle node ({level}, {index}) is {} bytes",
+                        value.len()
+                    ))
+                }),
+        }
+    }
+
+    fn checkpoint_at_least(&self, tree_size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let start = tree_size.to_be_bytes();
+        let first = self
+            .db
+            .iterator_cf(
+                self.cf(CF_CHECKPOINTS),
+                IteratorMode::From(&start, Direction::Forward),
+            )
+            .next()
+            .transpose()
+            .map_err(io)?;
+        first
+            .map(|(key, value)| stored_checkpoint(&key, &value))
+            .transpose()
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let last = self
+            .db
+            .iterator_cf(self.cf(CF_CHECKPOINTS), IteratorMode::End)
+            .next()
+            .transpose()
+            .map_err(io)?;
+        last.map(|(key, value)| stored_checkpoint(&key, &value))
+            .transpose()
     }
 }

@@ -1,10 +1,11 @@
 //! The conformance suite on RocksDB in a temporary directory, and what only a disk store
 //! must do: keep everything across a reopen, and refuse a damaged directory.
 
+use ledger_core::merkle::{NewNode, TreeHash};
 use ledger_core::model::PartyRole;
 use ledger_rocksdb::RocksStore;
 use ledger_store::conformance::{lot_record, new_event, party_id, party_record};
-use ledger_store::{CommitGroup, LedgerStore, StoreErrorKind};
+use ledger_store::{CommitGroup, LedgerStore, StoreErrorKind, StoredCheckpoint};
 
 fn fresh() -> (tempfile::TempDir, Box<dyn LedgerStore>) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -27,6 +28,15 @@ fn everything_survives_a_reopen() {
             party_record(0, PartyRole::Authority),
             party_record(1, PartyRole::Producer),
         ],
+        tree_nodes: vec![NewNode {
+            level: 0,
+            index: 0,
+            hash: TreeHash([5; 32]),
+        }],
+        checkpoint: Some(StoredCheckpoint {
+            tree_size: 2,
+            note: "a note\n".into(),
+        }),
     };
     {
         let store = RocksStore::open(dir.path()).unwrap();
@@ -45,6 +55,8 @@ fn everything_survives_a_reopen() {
         vec![1]
     );
     assert_eq!(store.authority().unwrap(), Some(party_id(0)));
+    assert_eq!(store.tree_node(0, 0).unwrap(), Some(TreeHash([5; 32])));
+    assert_eq!(store.latest_checkpoint().unwrap().unwrap().note, "a note\n");
     assert_eq!(
         store.party(&party_id(1)).unwrap(),
         Some(party_record(1, PartyRole::Producer))
@@ -76,16 +88,7 @@ fn a_directory_whose_log_and_meta_disagree_is_refused() {
     }
     {
         // Damage it behind the store's back: drop the only event, keep the meta.
-        let cfs = [
-            "events",
-            "by_hash",
-            "by_lot",
-            "by_party",
-            "followers",
-            "lots",
-            "parties",
-            "meta",
-        ];
+        let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
         let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
         db.delete_cf(db.cf_handle("events").unwrap(), 0u64.to_be_bytes())
             .unwrap();

@@ -14,8 +14,11 @@ use ledger_core::ids::{EventHash, KeyId, LotId, PartyId};
 use ledger_core::model::{PartyRole, PartyStatus, Quantity, RegionCode, Text};
 use ledger_core::state::{KeyRecord, LotRecord, PartyRecord};
 
+use ledger_core::merkle::{Frontier, NodeReader, leaf_hash};
+
 use crate::{
-    CommitGroup, EventIndex, LedgerStore, NewEvent, PartyEventRef, StoreErrorKind, StoredEvent,
+    CommitGroup, EventIndex, LedgerStore, NewEvent, PartyEventRef, StoreErrorKind, StoreTree,
+    StoredCheckpoint, StoredEvent,
 };
 
 /// Runs every case of the suite as its own `#[test]`.
@@ -33,7 +36,8 @@ macro_rules! store_conformance_tests {
             registry_and_lots_are_stored,
             authority_is_set_by_its_registration,
             empty_commit_changes_nothing,
-            many_groups_accumulate
+            many_groups_accumulate,
+            tree_nodes_and_checkpoints_are_stored
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -148,6 +152,8 @@ pub fn empty_store_is_empty(store: &dyn LedgerStore) {
             .is_empty()
     );
     assert!(store.followers(&hash_of(0)).unwrap().is_empty());
+    assert_eq!(store.tree_node(0, 0).unwrap(), None);
+    assert_eq!(store.latest_checkpoint().unwrap(), None);
 }
 
 /// Events come back byte for byte, by sequence and by hash.
@@ -221,6 +227,15 @@ pub fn rejected_commit_writes_nothing(store: &dyn LedgerStore) {
         ],
         lots: vec![lot_record("L1", 0)],
         parties: vec![party_record(0, PartyRole::Authority)],
+        tree_nodes: vec![ledger_core::merkle::NewNode {
+            level: 0,
+            index: 0,
+            hash: leaf_hash(&hash_of(0), &[0; 64], 0),
+        }],
+        checkpoint: Some(StoredCheckpoint {
+            tree_size: 1,
+            note: "note".into(),
+        }),
     };
     assert!(store.commit(&bad).is_err());
     empty_store_is_empty(store);
@@ -366,6 +381,7 @@ pub fn registry_and_lots_are_stored(store: &dyn LedgerStore) {
             events: vec![new_event(0, &["L1"], &[], 0, &[])],
             lots: vec![lot_record("L1", 0)],
             parties: vec![producer.clone()],
+            ..CommitGroup::default()
         })
         .unwrap();
     assert_eq!(store.lot(&lot_id("L1")).unwrap(), Some(lot_record("L1", 0)));
@@ -432,4 +448,75 @@ pub fn many_groups_accumulate(store: &dyn LedgerStore) {
         store.event(sequence - 1).unwrap().unwrap().sequence,
         sequence - 1
     );
+}
+
+/// Merkle nodes come back as written, so roots can be recomputed from the store;
+/// checkpoints are found by size, and a group may carry only a checkpoint.
+pub fn tree_nodes_and_checkpoints_are_stored(store: &dyn LedgerStore) {
+    assert_eq!(store.tree_node(0, 0).unwrap(), None);
+    assert_eq!(store.latest_checkpoint().unwrap(), None);
+    let mut frontier = Frontier::new();
+    let mut sequence = 0u64;
+    for (group_size, checkpoint) in [(3u64, true), (4, false), (6, true)] {
+        let mut group = CommitGroup::default();
+        for _ in 0..group_size {
+            let new = new_event(sequence, &[], &[], 0, &[]);
+            let leaf = leaf_hash(
+                &new.event.hash,
+                &new.event.signature,
+                new.event.recorded_at.timestamp_millis(),
+            );
+            group.tree_nodes.extend(frontier.append(leaf));
+            group.events.push(new);
+            sequence += 1;
+        }
+        if checkpoint {
+            group.checkpoint = Some(StoredCheckpoint {
+                tree_size: frontier.size(),
+                note: format!("note at {}", frontier.size()),
+            });
+        }
+        store.commit(&group).unwrap();
+    }
+    assert_eq!(
+        ledger_core::merkle::root(&StoreTree(store), 13).unwrap(),
+        frontier.root()
+    );
+    assert_eq!(Frontier::load(&StoreTree(store), 13).unwrap(), frontier);
+    assert!(
+        StoreTree(store).node(0, 13).is_err(),
+        "a node past the tree is missing"
+    );
+
+    let at = |size| {
+        store
+            .checkpoint_at_least(size)
+            .unwrap()
+            .map(|c| c.tree_size)
+    };
+    assert_eq!(at(0), Some(3));
+    assert_eq!(at(3), Some(3));
+    assert_eq!(at(4), Some(13));
+    assert_eq!(at(14), None);
+    assert_eq!(
+        store.checkpoint_at_least(5).unwrap().unwrap().note,
+        "note at 13"
+    );
+
+    let only_checkpoint = CommitGroup {
+        checkpoint: Some(StoredCheckpoint {
+            tree_size: 13,
+            note: "note at 13".into(),
+        }),
+        ..CommitGroup::default()
+    };
+    store.commit(&only_checkpoint).unwrap();
+    assert_eq!(
+        store.latest_checkpoint().unwrap(),
+        Some(StoredCheckpoint {
+            tree_size: 13,
+            note: "note at 13".into()
+        })
+    );
+    assert_eq!(store.next_sequence().unwrap(), 13);
 }

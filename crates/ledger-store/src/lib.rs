@@ -21,6 +21,7 @@ pub use mem::MemStore;
 
 use chrono::{DateTime, Utc};
 use ledger_core::ids::{EventHash, LotId, PartyId};
+use ledger_core::merkle::{NewNode, NodeReader, TreeHash};
 use ledger_core::state::{LotRecord, PartyRecord};
 
 /// An event as stored: its place in the log and the exact bytes that were signed.
@@ -70,6 +71,30 @@ pub struct CommitGroup {
     /// Registry entries created or changed (the last write of a party wins). A party
     /// whose role is authority becomes the ledger's authority.
     pub parties: Vec<PartyRecord>,
+    /// Merkle tree nodes completed by these events (see `ledger_core::merkle`).
+    pub tree_nodes: Vec<NewNode>,
+    /// A signed checkpoint of the tree after these events, if one was signed.
+    pub checkpoint: Option<StoredCheckpoint>,
+}
+
+impl CommitGroup {
+    /// Whether the group writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.lots.is_empty()
+            && self.parties.is_empty()
+            && self.tree_nodes.is_empty()
+            && self.checkpoint.is_none()
+    }
+}
+
+/// A signed checkpoint as stored: the tree size it covers and the signed note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Leaves in the tree it states.
+    pub tree_size: u64,
+    /// The C2SP signed note (see `ledger_core::checkpoint`).
+    pub note: String,
 }
 
 /// A reference into the party-and-time index.
@@ -151,6 +176,28 @@ pub trait LedgerStore: Send + Sync {
     fn party(&self, party_id: &PartyId) -> Result<Option<PartyRecord>, StoreError>;
     /// The authority, once the genesis event is stored.
     fn authority(&self) -> Result<Option<PartyId>, StoreError>;
+    /// A stored perfect subtree of the Merkle tree: node `(level, index)`.
+    fn tree_node(&self, level: u8, index: u64) -> Result<Option<TreeHash>, StoreError>;
+    /// The first checkpoint whose tree has at least `tree_size` leaves.
+    fn checkpoint_at_least(&self, tree_size: u64) -> Result<Option<StoredCheckpoint>, StoreError>;
+    /// The checkpoint of the largest tree.
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+}
+
+/// A store's Merkle nodes as a [`NodeReader`]: a node the tree needs but the store lacks
+/// is corruption.
+pub struct StoreTree<'a>(pub &'a dyn LedgerStore);
+
+impl NodeReader for StoreTree<'_> {
+    type Error = StoreError;
+    fn node(&self, level: u8, index: u64) -> Result<TreeHash, StoreError> {
+        self.0.tree_node(level, index)?.ok_or_else(|| {
+            StoreError::new(
+                StoreErrorKind::Corruption,
+                format!("merkle tree node (level {level}, index {index}) is missing"),
+            )
+        })
+    }
 }
 
 /// Checks that `group` continues a log whose next sequence number is `next`.

@@ -1,13 +1,17 @@
 //! An in-memory store: for tests and for trying things out. Not durable.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
 
 use ledger_core::ids::{EventHash, LotId, PartyId};
+use ledger_core::merkle::TreeHash;
 use ledger_core::model::PartyRole;
 use ledger_core::state::{LotRecord, PartyRecord};
 
-use crate::{CommitGroup, LedgerStore, PartyEventRef, StoreError, StoredEvent, check_continues};
+use crate::{
+    CommitGroup, LedgerStore, PartyEventRef, StoreError, StoredCheckpoint, StoredEvent,
+    check_continues,
+};
 
 #[derive(Default)]
 struct Inner {
@@ -19,6 +23,8 @@ struct Inner {
     lots: HashMap<LotId, LotRecord>,
     parties: HashMap<PartyId, PartyRecord>,
     authority: Option<PartyId>,
+    tree: HashMap<(u8, u64), TreeHash>,
+    checkpoints: BTreeMap<u64, String>,
 }
 
 /// A [`LedgerStore`] in memory.
@@ -75,6 +81,15 @@ impl LedgerStore for MemStore {
                 inner.authority = Some(party.party_id.clone());
             }
             inner.parties.insert(party.party_id.clone(), party.clone());
+        }
+        for node in &group.tree_nodes {
+            inner.tree.insert((node.level, node.index), node.hash);
+        }
+        if let Some(checkpoint) = &group.checkpoint {
+            inner
+                .checkpoints
+                .entry(checkpoint.tree_size)
+                .or_insert_with(|| checkpoint.note.clone());
         }
         Ok(())
     }
@@ -144,5 +159,33 @@ impl LedgerStore for MemStore {
 
     fn authority(&self) -> Result<Option<PartyId>, StoreError> {
         Ok(self.read().authority.clone())
+    }
+
+    fn tree_node(&self, level: u8, index: u64) -> Result<Option<TreeHash>, StoreError> {
+        Ok(self.read().tree.get(&(level, index)).copied())
+    }
+
+    fn checkpoint_at_least(&self, tree_size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
+        Ok(self
+            .read()
+            .checkpoints
+            .range(tree_size..)
+            .next()
+            .map(|(size, note)| StoredCheckpoint {
+                tree_size: *size,
+                note: note.clone(),
+            }))
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        Ok(self
+            .read()
+            .checkpoints
+            .iter()
+            .next_back()
+            .map(|(size, note)| StoredCheckpoint {
+                tree_size: *size,
+                note: note.clone(),
+            }))
     }
 }
