@@ -22,7 +22,7 @@ const STREAM_IN_FLIGHT: usize = 1024;
 /// Largest page of a lot's events.
 const MAX_PAGE: u32 = 1000;
 
-fn receipt_message(receipt: &Receipt) -> pb::Receipt {
+pub(crate) fn receipt_message(receipt: &Receipt) -> pb::Receipt {
     pb::Receipt {
         sequence: receipt.sequence,
         event_hash: receipt.hash.as_bytes().to_vec(),
@@ -42,7 +42,7 @@ fn invalid(field: &str, message: impl std::fmt::Display) -> Status {
     Status::invalid_argument(format!("{field}: {message}"))
 }
 
-fn recorded_event(event: StoredEvent) -> pb::RecordedEvent {
+pub(crate) fn recorded_event(event: StoredEvent) -> pb::RecordedEvent {
     pb::RecordedEvent {
         sequence: event.sequence,
         event_hash: event.hash.as_bytes().to_vec(),
@@ -57,7 +57,7 @@ fn recorded_event(event: StoredEvent) -> pb::RecordedEvent {
 }
 
 /// Runs a blocking store read off the async runtime.
-async fn read_store<T: Send + 'static>(
+pub(crate) async fn read_store<T: Send + 'static>(
     store: &Arc<dyn LedgerStore>,
     read: impl FnOnce(&dyn LedgerStore) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Status> {

@@ -12,6 +12,7 @@
 
 pub mod grpc;
 pub mod keys;
+pub mod log;
 pub mod view;
 pub mod writer;
 
@@ -23,7 +24,9 @@ use chrono::{DateTime, FixedOffset};
 use ledger_core::model::{EventKind, PartyRole, RegionCode, RegisterParty, Text};
 use ledger_core::{PartyId, Refusal};
 use ledger_proto::Signer;
-use ledger_proto::pb::{ledger_server::LedgerServer, registry_server::RegistryServer};
+use ledger_proto::pb::{
+    ledger_server::LedgerServer, log_server::LogServer, registry_server::RegistryServer,
+};
 use ledger_store::LedgerStore;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -48,6 +51,9 @@ pub async fn serve(
     health_reporter
         .set_serving::<RegistryServer<grpc::RegistryService>>()
         .await;
+    health_reporter
+        .set_serving::<LogServer<log::LogService>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(ledger_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -55,13 +61,16 @@ pub async fn serve(
         .expect("the descriptor sets are valid");
     let ledger_service = LedgerServer::new(grpc::LedgerService::new(ledger.clone()))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES);
-    let registry_service = RegistryServer::new(grpc::RegistryService::new(ledger))
+    let registry_service = RegistryServer::new(grpc::RegistryService::new(ledger.clone()))
+        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+    let log_service = LogServer::new(log::LogService::new(ledger))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES);
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ledger_service)
         .add_service(registry_service)
+        .add_service(log_service)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
 }

@@ -1157,3 +1157,216 @@ async fn health_reflection_and_http_status_answer() {
     assert_eq!(status["n_events"], 1);
     assert_eq!(status["authority"], authority().id().to_string());
 }
+
+fn tree_hashes(hashes: &[Vec<u8>]) -> Vec<ledger_core::merkle::TreeHash> {
+    hashes
+        .iter()
+        .map(|h| ledger_core::merkle::TreeHash(h.as_slice().try_into().unwrap()))
+        .collect()
+}
+
+fn leaf_of(event: &pb::RecordedEvent) -> (u64, Vec<u8>, [u8; 64], i64) {
+    let signed = event.event.clone().unwrap();
+    let recorded_at = chrono::DateTime::parse_from_rfc3339(&event.recorded_at)
+        .unwrap()
+        .timestamp_millis();
+    (
+        event.sequence,
+        signed.body,
+        signed.signature.try_into().unwrap(),
+        recorded_at,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_proven_in_signed_checkpoints_that_stay_consistent() {
+    use ledger_core::checkpoint::LogVerifier;
+    use ledger_core::proof::{
+        EventLeaf, verify_checkpoints_consistent, verify_event_in_checkpoint,
+    };
+    use ledger_proto::pb::log_client::LogClient;
+
+    let node = TestNode::start().await;
+    let mut client = node.ledger().await;
+    let mut log = LogClient::new(node.channel().await);
+    let c = register_cast(&mut client).await;
+    let info = log
+        .get_log_info(pb::GetLogInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.origin, "foodtrace/ledger");
+    let verifier = LogVerifier::parse(&info.verifier_key).unwrap();
+
+    // Submit and wait for the proof: the receipt comes with a checkpoint that covers it.
+    let (event, hash) = c.producer.sign(
+        at(100),
+        origin(
+            "PROVEN-1",
+            "黄瓜",
+            "vegetable",
+            "5",
+            "kg",
+            "2026-11-27",
+            "HG",
+        ),
+    );
+    let proven = log.submit_and_prove(event).await.unwrap().into_inner();
+    let receipt = proven.receipt.unwrap();
+    let proof = proven.proof.unwrap();
+    assert_eq!(receipt.event_hash, hash.as_bytes().to_vec());
+    let first_checkpoint = proof
+        .checkpoint
+        .clone()
+        .expect("the proof is against a signed checkpoint");
+    let (sequence, body, signature, recorded_at) = leaf_of(proof.event.as_ref().unwrap());
+    assert_eq!(sequence, receipt.sequence);
+    let leaf = EventLeaf {
+        sequence,
+        body: &body,
+        signature: &signature,
+        recorded_at_millis: recorded_at,
+    };
+    let checked = verify_event_in_checkpoint(
+        &verifier,
+        &first_checkpoint.note,
+        &leaf,
+        &tree_hashes(&proof.hashes),
+    )
+    .unwrap();
+    assert!(checked.size > sequence);
+
+    // Any changed byte of the proof, the body or the checkpoint is caught.
+    let mut bad = tree_hashes(&proof.hashes);
+    if let Some(first) = bad.first_mut() {
+        first.0[0] ^= 1;
+        assert!(
+            verify_event_in_checkpoint(&verifier, &first_checkpoint.note, &leaf, &bad).is_err()
+        );
+    }
+    let mut other_body = body.clone();
+    *other_body.last_mut().unwrap() ^= 1;
+    let forged = EventLeaf {
+        body: &other_body,
+        ..leaf
+    };
+    assert!(
+        verify_event_in_checkpoint(
+            &verifier,
+            &first_checkpoint.note,
+            &forged,
+            &tree_hashes(&proof.hashes)
+        )
+        .is_err()
+    );
+    let tampered_note = first_checkpoint.note.replacen(
+        &format!("\n{}\n", first_checkpoint.tree_size),
+        &format!("\n{}\n", first_checkpoint.tree_size + 1),
+        1,
+    );
+    assert!(
+        verify_event_in_checkpoint(
+            &verifier,
+            &tampered_note,
+            &leaf,
+            &tree_hashes(&proof.hashes)
+        )
+        .is_err()
+    );
+    let stranger = LogVerifier::parse(
+        &ledger_core::checkpoint::LogSigner::new(
+            "foodtrace/ledger",
+            ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
+        )
+        .unwrap()
+        .verifier_key(),
+    )
+    .unwrap();
+    assert!(
+        verify_event_in_checkpoint(
+            &stranger,
+            &first_checkpoint.note,
+            &leaf,
+            &tree_hashes(&proof.hashes)
+        )
+        .is_err()
+    );
+
+    // More events, a restart, more events: every later checkpoint extends the first.
+    for i in 0..20 {
+        ok(
+            &mut client,
+            c.market.sign(at(90 - i), quick_test("PROVEN-1", true)),
+        )
+        .await;
+    }
+    let node = node.restart().await;
+    let mut log = LogClient::new(node.channel().await);
+    let (event, _) = c.market.sign(at(60), quick_test("PROVEN-1", false));
+    let last = log.submit_and_prove(event).await.unwrap().into_inner();
+    let latest = log
+        .get_checkpoint(pb::GetCheckpointRequest { tree_size: None })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(latest.tree_size > last.receipt.unwrap().sequence);
+    let consistency = log
+        .get_consistency_proof(pb::GetConsistencyProofRequest {
+            old_size: first_checkpoint.tree_size,
+            new_size: latest.tree_size,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let (older, newer) = verify_checkpoints_consistent(
+        &verifier,
+        &first_checkpoint.note,
+        &latest.note,
+        &tree_hashes(&consistency.hashes),
+    )
+    .unwrap();
+    assert!(older.size < newer.size);
+
+    // The first event's inclusion in the latest tree, asked for by hash.
+    let again = log
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            leaf: Some(pb::get_inclusion_proof_request::Leaf::EventHash(
+                hash.as_bytes().to_vec(),
+            )),
+            tree_size: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.tree_size, latest.tree_size);
+    verify_event_in_checkpoint(
+        &verifier,
+        &again.checkpoint.unwrap().note,
+        &leaf,
+        &tree_hashes(&again.hashes),
+    )
+    .unwrap();
+
+    // Requests that cannot be answered say why.
+    let too_big = log
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            leaf: Some(pb::get_inclusion_proof_request::Leaf::Sequence(sequence)),
+            tree_size: latest.tree_size + 1000,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(too_big.code(), Code::InvalidArgument);
+    assert!(
+        too_big.message().starts_with("tree_size: "),
+        "{}",
+        too_big.message()
+    );
+    let backwards = log
+        .get_consistency_proof(pb::GetConsistencyProofRequest {
+            old_size: 5,
+            new_size: 4,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(backwards.code(), Code::InvalidArgument);
+}

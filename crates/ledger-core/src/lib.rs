@@ -17,6 +17,7 @@ pub mod ids;
 pub mod keyfile;
 pub mod merkle;
 pub mod model;
+pub mod proof;
 pub mod state;
 
 pub use admission::{Admission, LedgerView, LookupError, Refusal, RefusalCode, SignedEvent, admit};
