@@ -10,6 +10,7 @@
 //! directory, initialize it, serve gRPC and HTTP) and [`initialize`] (the genesis event).
 //! `main.rs` only parses arguments, sets up logging, binds and waits for a signal.
 
+pub mod audit;
 pub mod grpc;
 pub mod keys;
 pub mod log;

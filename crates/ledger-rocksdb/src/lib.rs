@@ -81,12 +81,16 @@ const ENVELOPE_HEADER: usize = 1 + 8 + 32 + 64;
 pub struct RocksOptions {
     /// Block cache size shared by all column families, in bytes.
     pub block_cache_bytes: usize,
+    /// Open a snapshot of the directory for reading only (beside a running node, for
+    /// an audit); commits are refused.
+    pub read_only: bool,
 }
 
 impl Default for RocksOptions {
     fn default() -> Self {
         RocksOptions {
             block_cache_bytes: 64 << 20,
+            read_only: false,
         }
     }
 }
@@ -199,7 +203,11 @@ impl RocksStore {
             cf_options.set_block_based_table_factory(&table);
             ColumnFamilyDescriptor::new(*name, cf_options)
         });
-        let db = DB::open_cf_descriptors(&db_options, path, descriptors).map_err(io)?;
+        let db = if options.read_only {
+            DB::open_cf_descriptors_read_only(&db_options, path, descriptors, false).map_err(io)?
+        } else {
+            DB::open_cf_descriptors(&db_options, path, descriptors).map_err(io)?
+        };
         let store = RocksStore {
             db,
             next_sequence: AtomicU64::new(0),
@@ -208,6 +216,31 @@ impl RocksStore {
         let next = store.check_consistency()?;
         store.next_sequence.store(next, Ordering::SeqCst);
         Ok(store)
+    }
+
+    /// Opens the store in `path` for reading only: a snapshot as of now, beside a
+    /// running node if need be.
+    pub fn open_read_only(path: &Path) -> Result<RocksStore, StoreError> {
+        if !path.join("CURRENT").exists() {
+            return Err(StoreError::new(
+                StoreErrorKind::Io,
+                format!("{} holds no ledger", path.display()),
+            ));
+        }
+        RocksStore::open_with(
+            path,
+            &RocksOptions {
+                read_only: true,
+                ..RocksOptions::default()
+            },
+        )
+    }
+
+    /// Alters stored bytes behind the store's back, as an attacker with the disk could:
+    /// only for tests that prove the audit catches it.
+    #[cfg(feature = "tamper")]
+    pub fn tamper(&self) -> Tamper<'_> {
+        Tamper(self)
     }
 
     fn cf(&self, name: &str) -> &ColumnFamily {
@@ -524,5 +557,62 @@ impl LedgerStore for RocksStore {
             .map_err(io)?;
         last.map(|(key, value)| stored_checkpoint(&key, &value))
             .transpose()
+    }
+}
+
+/// Raw writes that bypass every check (feature `tamper`, for tests only).
+#[cfg(feature = "tamper")]
+pub struct Tamper<'a>(&'a RocksStore);
+
+#[cfg(feature = "tamper")]
+impl Tamper<'_> {
+    /// Flips one bit of the stored body of event `sequence`.
+    pub fn flip_body_bit(&self, sequence: u64, byte: usize, bit: u8) {
+        let cf = self.0.cf(CF_EVENTS);
+        let mut value = self
+            .0
+            .db
+            .get_cf(cf, sequence.to_be_bytes())
+            .expect("read")
+            .expect("event exists");
+        let at = ENVELOPE_HEADER + byte % (value.len() - ENVELOPE_HEADER);
+        value[at] ^= 1 << (bit % 8);
+        self.0
+            .db
+            .put_cf(cf, sequence.to_be_bytes(), value)
+            .expect("write");
+    }
+
+    /// Deletes the stored event `sequence` (its index entries stay).
+    pub fn delete_event(&self, sequence: u64) {
+        self.0
+            .db
+            .delete_cf(self.0.cf(CF_EVENTS), sequence.to_be_bytes())
+            .expect("delete");
+    }
+
+    /// Swaps the stored events `a` and `b` (their index entries stay).
+    pub fn swap_events(&self, a: u64, b: u64) {
+        let cf = self.0.cf(CF_EVENTS);
+        let value_a = self
+            .0
+            .db
+            .get_cf(cf, a.to_be_bytes())
+            .expect("read")
+            .expect("event exists");
+        let value_b = self
+            .0
+            .db
+            .get_cf(cf, b.to_be_bytes())
+            .expect("read")
+            .expect("event exists");
+        self.0
+            .db
+            .put_cf(cf, a.to_be_bytes(), value_b)
+            .expect("write");
+        self.0
+            .db
+            .put_cf(cf, b.to_be_bytes(), value_a)
+            .expect("write");
     }
 }

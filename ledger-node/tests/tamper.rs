@@ -1,0 +1,127 @@
+//! Tamper, end to end: a real ledger in RocksDB, altered behind the node's back (a
+//! flipped byte, a deleted event, two events swapped); the audit names the first bad
+//! sequence number each time, and passes the untouched ledger.
+
+use std::path::Path;
+
+use chrono::{Duration, Utc};
+use district_synth::{Recorder, Scale, authority_id, generate};
+use ed25519_dalek::SigningKey;
+use ledger_core::checkpoint::LogVerifier;
+use ledger_core::model::PartyRole;
+use ledger_node::audit::{AuditFailure, audit};
+use ledger_node::{AuthorityIdentity, DataDir, WriterConfig, initialize, open_ledger};
+use ledger_rocksdb::RocksStore;
+
+/// Writes genesis and a tiny district into `dir`; returns the log's verifier key and
+/// the number of events.
+async fn build_ledger(dir: &Path) -> (String, u64) {
+    let data_dir = DataDir::new(dir);
+    let ledger = open_ledger(
+        &data_dir,
+        Some("foodtrace/tamper-test"),
+        WriterConfig::default(),
+    )
+    .unwrap();
+    let authority = Recorder::new(
+        authority_id(),
+        PartyRole::Authority,
+        SigningKey::from_bytes(&[0xA3; 32]),
+    );
+    let now = Utc::now().fixed_offset();
+    let identity = AuthorityIdentity {
+        party_id: authority.id().clone(),
+        name: "监管局".into(),
+        region: "210112".into(),
+    };
+    initialize(
+        &ledger,
+        authority.signer(),
+        &identity,
+        now - Duration::days(400),
+    )
+    .await
+    .unwrap();
+    let district = generate(&authority, &Scale::tiny(), 11, now - Duration::minutes(5));
+    let mut pending = Vec::new();
+    for event in district.events {
+        pending.push(
+            ledger
+                .enqueue(ledger_proto::decode_signed_event(event).unwrap())
+                .await
+                .unwrap(),
+        );
+    }
+    for receipt in pending {
+        receipt.wait().await.unwrap();
+    }
+    let n_events = ledger.store().next_sequence().unwrap();
+    ledger.wait_for_checkpoint(n_events).await.unwrap();
+    (ledger.verifier_key().to_owned(), n_events)
+}
+
+fn audit_dir(dir: &Path, verifier_key: &str) -> Result<u64, AuditFailure> {
+    let store = RocksStore::open_read_only(&DataDir::new(dir).ledger()).unwrap();
+    let verifier = LogVerifier::parse(verifier_key).unwrap();
+    audit(&store, Some(&verifier), |_, _| {}).map(|report| report.n_events)
+}
+
+fn tamper(dir: &Path, change: impl FnOnce(&ledger_rocksdb::Tamper<'_>)) {
+    let store = RocksStore::open(&DataDir::new(dir).ledger()).unwrap();
+    change(&store.tamper());
+}
+
+fn failed_event(result: Result<u64, AuditFailure>) -> (u64, String) {
+    match result {
+        Err(AuditFailure::Event { sequence, problem }) => (sequence, problem),
+        other => panic!("expected an event failure, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_passes_a_clean_ledger_and_names_each_tampered_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (verifier_key, n_events) = build_ledger(dir.path()).await;
+    assert!(n_events > 100);
+    assert_eq!(audit_dir(dir.path(), &verifier_key).unwrap(), n_events);
+
+    // A flipped bit in the body of event 40.
+    tamper(dir.path(), |t| t.flip_body_bit(40, 17, 3));
+    let (sequence, problem) = failed_event(audit_dir(dir.path(), &verifier_key));
+    assert_eq!(sequence, 40);
+    assert!(problem.starts_with("its body hashes to "), "{problem}");
+    tamper(dir.path(), |t| t.flip_body_bit(40, 17, 3)); // flipped back
+
+    // Two events swapped.
+    assert_eq!(audit_dir(dir.path(), &verifier_key).unwrap(), n_events);
+    tamper(dir.path(), |t| t.swap_events(60, 61));
+    let (sequence, problem) = failed_event(audit_dir(dir.path(), &verifier_key));
+    assert_eq!(sequence, 60, "{problem}");
+    tamper(dir.path(), |t| t.swap_events(60, 61));
+
+    // An event deleted from the middle of the log.
+    tamper(dir.path(), |t| t.delete_event(75));
+    let (sequence, problem) = failed_event(audit_dir(dir.path(), &verifier_key));
+    assert_eq!(
+        (sequence, problem.as_str()),
+        (75, "is missing from the log")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_refuses_checkpoints_signed_by_another_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, n_events) = build_ledger(dir.path()).await;
+    let impostor = ledger_core::checkpoint::LogSigner::new(
+        "foodtrace/tamper-test",
+        SigningKey::from_bytes(&[0x66; 32]),
+    )
+    .unwrap();
+    let result = audit_dir(dir.path(), &impostor.verifier_key());
+    match result {
+        Err(AuditFailure::Checkpoint { problem, .. }) => {
+            assert!(problem.starts_with("checkpoint signature: "), "{problem}")
+        }
+        other => panic!("expected a checkpoint failure for {n_events} events, got {other:?}"),
+    }
+}
