@@ -1,15 +1,24 @@
 //! `foodtrace`, the command line.
 //!
 //! [`run`] takes parsed arguments and does the work; `main.rs` only parses and reports.
-//! Today it makes keys (`foodtrace keygen`); recall traces, audits, submission and bulk
-//! import come with their issues.
+//! Commands: `keygen` (a key file), `audit` (re-verify a whole ledger from its data
+//! directory), `log-info`, `checkpoint` and `prove` (fetch the log's key, a signed
+//! checkpoint, or a proof bundle from a node) and `verify` (check a proof bundle offline,
+//! trusting nothing but the log key you pinned).
+
+mod bundle;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ledger_core::KeyId;
+use ledger_core::checkpoint::LogVerifier;
+
+pub use bundle::ProofBundle;
 
 /// The foodtrace command line.
 #[derive(Parser, Debug)]
@@ -18,6 +27,18 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where the node's gRPC API is.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// The node's gRPC address.
+    #[arg(
+        long,
+        env = "FOODTRACE_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub server: String,
 }
 
 /// The subcommands.
@@ -30,31 +51,205 @@ pub enum Command {
         #[arg(long, short)]
         out: PathBuf,
     },
+    /// Re-verify a whole ledger from its data directory: every hash, signature and
+    /// admission rule in order, the Merkle tree, every checkpoint. Safe beside a running node.
+    Audit {
+        /// The node's data directory.
+        #[arg(long, env = "FOODTRACE_DATA_DIR", default_value = "foodtrace-data")]
+        data_dir: PathBuf,
+        /// The log's verifier key to check checkpoints with. Without it the directory's
+        /// own node key is used, which proves nothing against whoever controls the directory.
+        #[arg(long)]
+        log_key: Option<String>,
+    },
+    /// Print the log's identity and verifier key (pin it: `verify` needs it).
+    LogInfo {
+        /// The node to ask.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Print the latest signed checkpoint (keep it: it is what later proofs are checked against).
+    Checkpoint {
+        /// The node to ask.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Fetch a proof bundle for one event: the event, a signed checkpoint and the
+    /// inclusion proof, and with --since, the proof that an older checkpoint's log is a
+    /// prefix of the new one. Written as JSON to standard output.
+    Prove {
+        /// The node to ask.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The event's hash (64 hex digits).
+        #[arg(
+            long,
+            conflicts_with = "sequence",
+            required_unless_present = "sequence"
+        )]
+        event: Option<String>,
+        /// The event's sequence number.
+        #[arg(long)]
+        sequence: Option<u64>,
+        /// A checkpoint saved earlier (a file): include its consistency proof.
+        #[arg(long)]
+        since: Option<PathBuf>,
+    },
+    /// Check a proof bundle offline against a pinned log key.
+    Verify {
+        /// The log's verifier key, as `log-info` printed it.
+        #[arg(long)]
+        log_key: String,
+        /// The bundle `prove` wrote.
+        bundle: PathBuf,
+    },
 }
 
-/// Runs a command, writing what it reports to `out`.
+/// Runs a command, writing what it reports to `out` (progress goes to standard error).
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Keygen { out: path } => {
-            let key = ledger_node::keys::generate_key();
-            ledger_node::keys::write_key_file(&path, &key).map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => {
-                    anyhow::anyhow!(
-                        "{} already exists; refusing to overwrite a key",
-                        path.display()
-                    )
-                }
-                _ => anyhow::anyhow!("cannot write {}: {e}", path.display()),
-            })?;
-            let public_key = key.verifying_key().to_bytes();
-            writeln!(out, "key file:   {}", path.display())?;
-            writeln!(out, "key id:     {}", KeyId::of_public_key(&public_key))?;
-            writeln!(out, "public key: {}", hex_encode(&public_key))?;
+        Command::Keygen { out: path } => keygen(&path, out),
+        Command::Audit { data_dir, log_key } => audit(&data_dir, log_key.as_deref(), out),
+        Command::LogInfo { server } => {
+            let info = runtime()?.block_on(bundle::log_info(&server.server))?;
+            writeln!(out, "origin:       {}", info.origin)?;
+            writeln!(out, "verifier key: {}", info.verifier_key)?;
+            writeln!(out, "tree size:    {}", info.tree_size)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Checkpoint { server } => {
+            let note = runtime()?.block_on(bundle::latest_checkpoint(&server.server))?;
+            write!(out, "{note}")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Prove {
+            server,
+            event,
+            sequence,
+            since,
+        } => {
+            let since = since
+                .map(|path| {
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))
+                })
+                .transpose()?;
+            let bundle = runtime()?.block_on(bundle::fetch(
+                &server.server,
+                event.as_deref(),
+                sequence,
+                since,
+            ))?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&bundle)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            log_key,
+            bundle: path,
+        } => {
+            let verifier =
+                LogVerifier::parse(&log_key).map_err(|e| anyhow::anyhow!("--log-key: {e}"))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let bundle: ProofBundle = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a proof bundle", path.display()))?;
+            match bundle.verify(&verifier) {
+                Ok(summary) => {
+                    write!(out, "{summary}")?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    writeln!(out, "NOT VERIFIED: {error:#}")?;
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
     }
 }
 
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn keygen(path: &std::path::Path, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let key = ledger_node::keys::generate_key();
+    ledger_node::keys::write_key_file(path, &key).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            anyhow::anyhow!(
+                "{} already exists; refusing to overwrite a key",
+                path.display()
+            )
+        }
+        _ => anyhow::anyhow!("cannot write {}: {e}", path.display()),
+    })?;
+    let public_key = key.verifying_key().to_bytes();
+    writeln!(out, "key file:   {}", path.display())?;
+    writeln!(out, "key id:     {}", KeyId::of_public_key(&public_key))?;
+    writeln!(out, "public key: {}", hex::encode(public_key))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audit(
+    data_dir: &std::path::Path,
+    log_key: Option<&str>,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let data_dir = ledger_node::DataDir::new(data_dir);
+    let verifier_key = match log_key {
+        Some(key) => key.to_owned(),
+        None => {
+            let origin =
+                std::fs::read_to_string(data_dir.path().join("log-origin")).with_context(|| {
+                    format!(
+                        "{} has no log-origin file; pass --log-key",
+                        data_dir.path().display()
+                    )
+                })?;
+            let key = ledger_node::keys::read_key_file(&data_dir.node_key())?;
+            eprintln!(
+                "warning: checking checkpoints with the directory's own node key; pass --log-key to check against a key you pinned"
+            );
+            ledger_core::checkpoint::LogSigner::new(origin.trim(), key)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .verifier_key()
+        }
+    };
+    let verifier =
+        LogVerifier::parse(&verifier_key).map_err(|e| anyhow::anyhow!("--log-key: {e}"))?;
+    let store = ledger_rocksdb::RocksStore::open_read_only(&data_dir.ledger())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let started = Instant::now();
+    let report = ledger_node::audit::audit(&store, Some(&verifier), |done, total| {
+        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        eprint!("\raudited {done}/{total} events ({rate:.0}/s)   ");
+    });
+    eprintln!();
+    match report {
+        Ok(report) => {
+            writeln!(
+                out,
+                "ok: {} events and {} checkpoints verified in {:.1} s; root {}",
+                report.n_events,
+                report.n_checkpoints,
+                started.elapsed().as_secs_f64(),
+                report.root
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            writeln!(out, "FAILED: {failure}")?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Refuses a bundle field that does not decode.
+pub(crate) fn hex_field<const N: usize>(name: &str, text: &str) -> anyhow::Result<[u8; N]> {
+    let bytes = hex::decode(text).with_context(|| format!("{name} is not hex"))?;
+    let Ok(array) = <[u8; N]>::try_from(bytes.as_slice()) else {
+        bail!("{name} must be {N} bytes, got {}", bytes.len());
+    };
+    Ok(array)
 }

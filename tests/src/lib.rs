@@ -160,6 +160,16 @@ impl TestNode {
             .expect("connect")
     }
 
+    /// The node's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// The gRPC URL, as the CLI takes it.
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
     /// The base URL of the query API.
     pub fn http_base(&self) -> String {
         format!("http://{}", self.http_addr)
@@ -172,4 +182,21 @@ impl Drop for TestNode {
             let _ = stop.send(());
         }
     }
+}
+
+/// Runs the `foodtrace` command line with `args` (without the program name), off the
+/// async runtime as a person's shell would; returns its exit code and what it printed.
+pub async fn foodtrace(args: &[&str]) -> (std::process::ExitCode, String) {
+    let mut argv = vec!["foodtrace".to_owned()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    tokio::task::spawn_blocking(move || {
+        let cli =
+            <foodtrace_cli::Cli as clap::Parser>::try_parse_from(&argv).expect("valid arguments");
+        let mut out = Vec::new();
+        let code = foodtrace_cli::run(cli, &mut out)
+            .unwrap_or_else(|e| panic!("foodtrace {argv:?}: {e:#}"));
+        (code, String::from_utf8(out).expect("UTF-8 output"))
+    })
+    .await
+    .expect("the command does not panic")
 }

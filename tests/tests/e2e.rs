@@ -1370,3 +1370,157 @@ async fn events_are_proven_in_signed_checkpoints_that_stay_consistent() {
         .unwrap_err();
     assert_eq!(backwards.code(), Code::InvalidArgument);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_from_one_day_and_a_proof_from_the_next_verify_with_the_cli_alone() {
+    use foodtrace_tests::foodtrace;
+    use std::process::ExitCode;
+
+    let node = TestNode::start().await;
+    let mut client = node.ledger().await;
+    let c = register_cast(&mut client).await;
+    let work = tempfile::tempdir().unwrap();
+    let server = node.grpc_url();
+
+    // Day one: pin the log key, keep the latest checkpoint.
+    let (code, info) = foodtrace(&["log-info", "--server", &server]).await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    let log_key = info
+        .lines()
+        .find_map(|l| l.strip_prefix("verifier key: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let o = ok(
+        &mut client,
+        c.producer.sign(
+            at(300),
+            origin(
+                "DAY1-LOT",
+                "西红柿",
+                "vegetable",
+                "80",
+                "kg",
+                "2026-11-27",
+                "HG-D1",
+            ),
+        ),
+    )
+    .await;
+    let mut log = ledger_proto::pb::log_client::LogClient::new(node.channel().await);
+    let (event, _) = c.producer.sign(
+        at(299),
+        ship("DAY1-LOT", "80", "kg", c.market.id(), "D1", o),
+    );
+    log.submit_and_prove(event).await.unwrap();
+    let (code, day_one) = foodtrace(&["checkpoint", "--server", &server]).await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert!(day_one.starts_with("foodtrace/ledger\n"), "{day_one}");
+    let day_one_path = work.path().join("day-one.checkpoint");
+    std::fs::write(&day_one_path, &day_one).unwrap();
+
+    // Day two, after a restart: more events, then a proof of the day-one origin.
+    let node = node.restart().await;
+    let server = node.grpc_url();
+    let mut client = node.ledger().await;
+    for i in 0..10 {
+        ok(
+            &mut client,
+            c.market.sign(at(100 - i), quick_test("DAY1-LOT", true)),
+        )
+        .await;
+    }
+    let mut log = ledger_proto::pb::log_client::LogClient::new(node.channel().await);
+    log.submit_and_prove(c.market.sign(at(50), quick_test("DAY1-LOT", false)).0)
+        .await
+        .unwrap();
+    let (code, bundle) = foodtrace(&[
+        "prove",
+        "--server",
+        &server,
+        "--event",
+        &o.to_string(),
+        "--since",
+        day_one_path.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    let bundle_path = work.path().join("proof.json");
+    std::fs::write(&bundle_path, &bundle).unwrap();
+
+    // Offline: both verify against the pinned key alone.
+    let (code, verdict) = foodtrace(&[
+        "verify",
+        "--log-key",
+        &log_key,
+        bundle_path.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, ExitCode::SUCCESS, "{verdict}");
+    assert!(
+        verdict.starts_with(&format!(
+            "verified: event 8 (ORIGIN by {} at ",
+            c.producer.id()
+        )),
+        "{verdict}"
+    );
+    assert!(
+        verdict.contains("nothing before it was changed"),
+        "{verdict}"
+    );
+
+    // A bundle with one changed byte is refused, and so is a foreign key.
+    let mut json: serde_json::Value = serde_json::from_str(&bundle).unwrap();
+    let body = json["event"]["body"].as_str().unwrap().to_owned();
+    let flipped = format!(
+        "{}{}",
+        &body[..body.len() - 1],
+        if body.ends_with('0') { '1' } else { '0' }
+    );
+    json["event"]["body"] = serde_json::Value::String(flipped);
+    let tampered_path = work.path().join("tampered.json");
+    std::fs::write(&tampered_path, json.to_string()).unwrap();
+    let (code, verdict) = foodtrace(&[
+        "verify",
+        "--log-key",
+        &log_key,
+        tampered_path.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, ExitCode::FAILURE);
+    assert!(
+        verdict.starts_with("NOT VERIFIED: inclusion: "),
+        "{verdict}"
+    );
+    let foreign = ledger_core::checkpoint::LogSigner::new(
+        "foodtrace/ledger",
+        ed25519_dalek::SigningKey::from_bytes(&[2; 32]),
+    )
+    .unwrap()
+    .verifier_key();
+    let (code, verdict) = foodtrace(&[
+        "verify",
+        "--log-key",
+        &foreign,
+        bundle_path.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, ExitCode::FAILURE);
+    assert!(
+        verdict.starts_with("NOT VERIFIED: checkpoint signature: "),
+        "{verdict}"
+    );
+
+    // And the whole ledger audits clean beside the running node.
+    let (code, report) = foodtrace(&[
+        "audit",
+        "--data-dir",
+        node.data_dir().to_str().unwrap(),
+        "--log-key",
+        &log_key,
+    ])
+    .await;
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    // Genesis, 7 registrations, the origin and shipment, 11 quick tests.
+    assert!(report.starts_with("ok: 21 events and "), "{report}");
+}
