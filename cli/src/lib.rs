@@ -7,6 +7,7 @@
 //! trusting nothing but the log key you pinned).
 
 mod bundle;
+pub mod follow;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -57,10 +58,34 @@ pub enum Command {
         /// The node's data directory.
         #[arg(long, env = "FOODTRACE_DATA_DIR", default_value = "foodtrace-data")]
         data_dir: PathBuf,
+        /// Audit the log a node serves (downloaded and verified here) instead of a
+        /// data directory; needs --log-key.
+        #[arg(long, requires = "log_key")]
+        server: Option<String>,
         /// The log's verifier key to check checkpoints with. Without it the directory's
         /// own node key is used, which proves nothing against whoever controls the directory.
         #[arg(long)]
         log_key: Option<String>,
+        /// With --server: a checkpoint held from before, which the log must contain.
+        #[arg(long, requires = "server")]
+        known: Option<PathBuf>,
+    },
+    /// Follow a node's log as it grows, verifying every event and checkpoint against the
+    /// pinned log key, and against a checkpoint held from before; a fork is reported
+    /// with both checkpoints (exit code 2).
+    Follow {
+        /// The node to follow.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The log's verifier key, as `log-info` printed it.
+        #[arg(long)]
+        log_key: String,
+        /// A checkpoint held from before (a file), which the log must contain.
+        #[arg(long)]
+        known: Option<PathBuf>,
+        /// Stop once caught up with the latest checkpoint.
+        #[arg(long)]
+        until_caught_up: bool,
     },
     /// Print the log's identity and verifier key (pin it: `verify` needs it).
     LogInfo {
@@ -109,7 +134,69 @@ pub enum Command {
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Keygen { out: path } => keygen(&path, out),
-        Command::Audit { data_dir, log_key } => audit(&data_dir, log_key.as_deref(), out),
+        Command::Audit {
+            data_dir,
+            server: None,
+            log_key,
+            known: _,
+        } => audit(&data_dir, log_key.as_deref(), out),
+        Command::Audit {
+            server: Some(server),
+            log_key,
+            known,
+            ..
+        } => {
+            let verifier = parse_log_key(log_key.as_deref().unwrap_or_default())?;
+            let known = read_optional(known.as_deref())?;
+            let followed = runtime()?.block_on(follow::follow(
+                &server,
+                &verifier,
+                known.as_deref(),
+                true,
+                |_| {},
+            ));
+            match followed {
+                Ok(followed) => report_audit(&followed.into_store(), &verifier, out),
+                Err(error) => {
+                    writeln!(out, "FAILED: {error}")?;
+                    Ok(fork_or_failure(&error))
+                }
+            }
+        }
+        Command::Follow {
+            server,
+            log_key,
+            known,
+            until_caught_up,
+        } => {
+            let verifier = parse_log_key(&log_key)?;
+            let known = read_optional(known.as_deref())?;
+            let mut lines = Vec::new();
+            let result = runtime()?.block_on(follow::follow(
+                &server.server,
+                &verifier,
+                known.as_deref(),
+                until_caught_up,
+                |c| {
+                    let line = format!("checkpoint: {} events, root {}", c.size, c.root);
+                    eprintln!("{line}");
+                    lines.push(line);
+                },
+            ));
+            for line in lines {
+                writeln!(out, "{line}")?;
+            }
+            match result {
+                Ok(followed) => {
+                    writeln!(out, "caught up: {} events verified", followed.events.len())?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    writeln!(out, "{error}")?;
+                    Ok(fork_or_failure(&error))
+                }
+            }
+        }
         Command::LogInfo { server } => {
             let info = runtime()?.block_on(bundle::log_info(&server.server))?;
             writeln!(out, "origin:       {}", info.origin)?;
@@ -167,6 +254,23 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn parse_log_key(text: &str) -> anyhow::Result<LogVerifier> {
+    LogVerifier::parse(text).map_err(|e| anyhow::anyhow!("--log-key: {e}"))
+}
+
+fn read_optional(path: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    path.map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
+        .transpose()
+}
+
+/// Exit code 2 for a fork (evidence of a misbehaving log), 1 for anything else wrong.
+fn fork_or_failure(error: &follow::FollowError) -> ExitCode {
+    match error {
+        follow::FollowError::Fork { .. } => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -216,12 +320,19 @@ fn audit(
                 .verifier_key()
         }
     };
-    let verifier =
-        LogVerifier::parse(&verifier_key).map_err(|e| anyhow::anyhow!("--log-key: {e}"))?;
+    let verifier = parse_log_key(&verifier_key)?;
     let store = ledger_rocksdb::RocksStore::open_read_only(&data_dir.ledger())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    report_audit(&store, &verifier, out)
+}
+
+fn report_audit(
+    store: &dyn ledger_store::LedgerStore,
+    verifier: &LogVerifier,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let report = ledger_node::audit::audit(&store, Some(&verifier), |done, total| {
+    let report = ledger_node::audit::audit(store, Some(verifier), |done, total| {
         let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
         eprint!("\raudited {done}/{total} events ({rate:.0}/s)   ");
     });

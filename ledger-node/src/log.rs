@@ -6,6 +6,11 @@ use ledger_core::merkle::{ProofError, TreeHash, consistency_proof, inclusion_pro
 use ledger_proto::pb::{self, log_server};
 use ledger_proto::{decode_signed_event, refusal_status};
 use ledger_store::{LedgerStore, StoreError, StoreTree, StoredCheckpoint};
+use std::pin::Pin;
+
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::grpc::{read_store, receipt_message, recorded_event};
@@ -91,8 +96,99 @@ pub fn build_inclusion_proof(
     })
 }
 
+/// Events read per store round trip when following.
+const FOLLOW_CHUNK: u64 = 512;
+
+/// The items of the log from `start` to `end` (exclusive): each event, and after event
+/// `s - 1` the stored checkpoint of exactly `s` events, if any. Blocking.
+fn follow_items(
+    store: &dyn LedgerStore,
+    start: u64,
+    end: u64,
+) -> Result<Vec<pb::FollowItem>, StoreError> {
+    use pb::follow_item::Item;
+    let mut checkpoints = Vec::new();
+    let mut size = start + 1;
+    while let Some(checkpoint) = store.checkpoint_at_least(size)? {
+        if checkpoint.tree_size > end {
+            break;
+        }
+        size = checkpoint.tree_size + 1;
+        checkpoints.push(checkpoint);
+    }
+    let mut checkpoints = checkpoints.into_iter().peekable();
+    let mut items = Vec::with_capacity((end - start) as usize + 1);
+    for sequence in start..end {
+        let event = store.event(sequence)?.ok_or_else(|| {
+            StoreError::new(
+                ledger_store::StoreErrorKind::Corruption,
+                format!("event {sequence} is missing"),
+            )
+        })?;
+        items.push(pb::FollowItem {
+            item: Some(Item::Event(recorded_event(event))),
+        });
+        if let Some(checkpoint) = checkpoints.next_if(|c| c.tree_size == sequence + 1) {
+            items.push(pb::FollowItem {
+                item: Some(Item::Checkpoint(checkpoint_message(checkpoint))),
+            });
+        }
+    }
+    Ok(items)
+}
+
 #[tonic::async_trait]
 impl log_server::Log for LogService {
+    type FollowStream =
+        Pin<Box<dyn Stream<Item = Result<pb::FollowItem, Status>> + Send + 'static>>;
+
+    async fn follow(
+        &self,
+        request: Request<pb::FollowRequest>,
+    ) -> Result<Response<Self::FollowStream>, Status> {
+        let pb::FollowRequest {
+            from_sequence,
+            until_caught_up,
+        } = request.into_inner();
+        let (items, items_rx) = mpsc::channel(FOLLOW_CHUNK as usize);
+        let ledger = self.ledger.clone();
+        tokio::spawn(async move {
+            let mut checkpoints = ledger.subscribe_checkpoints();
+            let mut next = from_sequence;
+            loop {
+                let covered = checkpoints
+                    .borrow_and_update()
+                    .as_ref()
+                    .map_or(0, |c| c.tree_size);
+                while next < covered {
+                    let end = covered.min(next + FOLLOW_CHUNK);
+                    let start = next;
+                    let chunk = match read_store(ledger.store(), move |store| {
+                        follow_items(store, start, end)
+                    })
+                    .await
+                    {
+                        Ok(chunk) => chunk,
+                        Err(status) => {
+                            let _ = items.send(Err(status)).await;
+                            return;
+                        }
+                    };
+                    for item in chunk {
+                        if items.send(Ok(item)).await.is_err() {
+                            return; // the follower went away
+                        }
+                    }
+                    next = end;
+                }
+                if until_caught_up || checkpoints.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(items_rx))))
+    }
+
     async fn get_log_info(
         &self,
         _: Request<pb::GetLogInfoRequest>,

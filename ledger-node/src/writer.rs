@@ -193,6 +193,11 @@ impl Ledger {
         self.enqueue(event).await?.wait().await
     }
 
+    /// A receiver that sees every newly signed checkpoint.
+    pub fn subscribe_checkpoints(&self) -> watch::Receiver<Option<StoredCheckpoint>> {
+        self.checkpoints.clone()
+    }
+
     /// The latest signed checkpoint.
     pub fn latest_checkpoint(&self) -> Option<StoredCheckpoint> {
         self.checkpoints.borrow().clone()

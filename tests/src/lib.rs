@@ -78,6 +78,12 @@ impl TestNode {
         node
     }
 
+    /// A new ledger in `data_dir` (which may already hold a node key and log origin),
+    /// initialized by [`authority`]. The caller keeps the directory alive.
+    pub async fn start_in(data_dir: PathBuf) -> TestNode {
+        TestNode::open(data_dir, true).await
+    }
+
     async fn open(data_dir: PathBuf, initialize_it: bool) -> TestNode {
         let ledger = open_ledger(&DataDir::new(&data_dir), None, WriterConfig::default())
             .expect("open the ledger");

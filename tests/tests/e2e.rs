@@ -1524,3 +1524,143 @@ async fn a_checkpoint_from_one_day_and_a_proof_from_the_next_verify_with_the_cli
     // Genesis, 7 registrations, the origin and shipment, 11 quick tests.
     assert!(report.starts_with("ok: 21 events and "), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_verify_a_live_log_and_catch_a_fork_with_both_checkpoints() {
+    use foodtrace_tests::foodtrace;
+    use std::process::ExitCode;
+
+    // Node A: the real log. A follower keeps its checkpoint.
+    let node_a = TestNode::start().await;
+    let mut client = node_a.ledger().await;
+    let c = register_cast(&mut client).await;
+    let mut log_a = ledger_proto::pb::log_client::LogClient::new(node_a.channel().await);
+    log_a
+        .submit_and_prove(
+            c.producer
+                .sign(
+                    at(200),
+                    origin("REAL-1", "鸡蛋", "egg", "30", "kg", "2026-11-27", "HG"),
+                )
+                .0,
+        )
+        .await
+        .unwrap();
+    let info = log_a
+        .get_log_info(pb::GetLogInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let verifier = ledger_core::checkpoint::LogVerifier::parse(&info.verifier_key).unwrap();
+    let held = log_a
+        .get_checkpoint(pb::GetCheckpointRequest { tree_size: None })
+        .await
+        .unwrap()
+        .into_inner();
+    let work = tempfile::tempdir().unwrap();
+    let held_path = work.path().join("held.checkpoint");
+    std::fs::write(&held_path, &held.note).unwrap();
+
+    // A live follower sees new checkpoints as they are signed.
+    let server_a = node_a.grpc_url();
+    let (sizes_tx, mut sizes) = tokio::sync::mpsc::unbounded_channel();
+    let live = {
+        let verifier = verifier.clone();
+        let server_a = server_a.clone();
+        tokio::spawn(async move {
+            foodtrace_cli::follow::follow(&server_a, &verifier, None, false, |c| {
+                let _ = sizes_tx.send(c.size);
+            })
+            .await
+        })
+    };
+    for i in 0..5 {
+        ok(
+            &mut client,
+            c.market.sign(at(150 - i), quick_test("REAL-1", true)),
+        )
+        .await;
+    }
+    let target = held.tree_size + 5;
+    loop {
+        let size = sizes.recv().await.expect("the follower keeps reporting");
+        if size >= target {
+            break;
+        }
+    }
+    live.abort();
+
+    // The whole log audits clean from the server, containing the held checkpoint.
+    let (code, report) = foodtrace(&[
+        "audit",
+        "--server",
+        &server_a,
+        "--log-key",
+        &info.verifier_key,
+        "--known",
+        held_path.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, ExitCode::SUCCESS, "{report}");
+    assert!(
+        report.starts_with(&format!("ok: {target} events and ")),
+        "{report}"
+    );
+
+    // Node B: the same log key, a different history (the operator rewrote the past).
+    let b_dir = tempfile::tempdir().unwrap();
+    for file in ["node.key", "log-origin"] {
+        std::fs::copy(node_a.data_dir().join(file), b_dir.path().join(file)).unwrap();
+    }
+    let node_b = TestNode::start_in(b_dir.path().to_path_buf()).await;
+    let mut client_b = node_b.ledger().await;
+    let c_b = register_cast(&mut client_b).await;
+    let mut log_b = ledger_proto::pb::log_client::LogClient::new(node_b.channel().await);
+    log_b
+        .submit_and_prove(
+            c_b.producer
+                .sign(
+                    at(199),
+                    origin("FAKE-1", "鸡蛋", "egg", "30", "kg", "2026-11-27", "HG"),
+                )
+                .0,
+        )
+        .await
+        .unwrap();
+    let (code, verdict) = foodtrace(&[
+        "follow",
+        "--server",
+        &node_b.grpc_url(),
+        "--log-key",
+        &info.verifier_key,
+        "--known",
+        held_path.to_str().unwrap(),
+        "--until-caught-up",
+    ])
+    .await;
+    assert_eq!(code, ExitCode::from(2), "{verdict}");
+    assert!(
+        verdict.contains(&format!(
+            "FORK: the first {} events shown now have root ",
+            held.tree_size
+        )),
+        "{verdict}"
+    );
+    assert!(
+        verdict.contains(&held.note),
+        "the evidence holds the checkpoint held before"
+    );
+    let shown = log_b
+        .get_checkpoint(pb::GetCheckpointRequest {
+            tree_size: Some(held.tree_size),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        verdict.contains(&shown.note),
+        "the evidence holds the forked checkpoint: {verdict}"
+    );
+    // Both checkpoints verify under the same key: the fork is provable to anyone.
+    assert!(verifier.verify(&held.note).is_ok() && verifier.verify(&shown.note).is_ok());
+}
