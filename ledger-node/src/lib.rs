@@ -232,7 +232,9 @@ pub async fn run(
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let http_task = http.map(|listener| {
-        let router = query_api::router(query_api::AppState::new(ledger.store().clone()));
+        let state = query_api::AppState::new(ledger.store().clone())
+            .with_verifier_key(ledger.verifier_key());
+        let router = query_api::router(state);
         let stop = stopped(stop_rx.clone());
         tokio::spawn(async move {
             axum::serve(listener, router)

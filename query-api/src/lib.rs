@@ -1,30 +1,45 @@
 //! The foodtrace query API over HTTP.
 //!
-//! [`router`] builds the axum application over a read-only view of the ledger store;
-//! the node serves it in the same process. This crate is the only one that knows the
-//! API's JSON shapes. Today it answers health and ledger status; the lot, trace and
-//! party routes (with inspector authentication) and the public pages build on it.
+//! [`router`] builds the axum application over a read-only view of the ledger store; the
+//! node serves it in the same process. This crate is the only one that knows the API's
+//! JSON shapes. It answers health, ledger status and the verifiable log: the log's key,
+//! signed checkpoints, inclusion proofs (as proof bundles `foodtrace verify` checks
+//! offline) and consistency proofs. Errors are RFC 9457 problem documents naming the
+//! parameter at fault. The lot, trace and party routes build on it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use ledger_store::LedgerStore;
+use ledger_core::ids::EventHash;
+use ledger_core::merkle::{consistency_proof, inclusion_proof};
+use ledger_store::{LedgerStore, StoreError, StoreTree};
 use serde::Serialize;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     store: Arc<dyn LedgerStore>,
+    verifier_key: Option<Arc<str>>,
 }
 
 impl AppState {
     /// State over `store`.
     pub fn new(store: Arc<dyn LedgerStore>) -> AppState {
-        AppState { store }
+        AppState {
+            store,
+            verifier_key: None,
+        }
+    }
+
+    /// Also serve the log's verifier key.
+    pub fn with_verifier_key(mut self, verifier_key: &str) -> AppState {
+        self.verifier_key = Some(verifier_key.into());
+        self
     }
 }
 
@@ -33,6 +48,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/v1/status", get(status))
+        .route("/v1/log", get(log_info))
+        .route("/v1/checkpoint", get(checkpoint))
+        .route("/v1/proofs/inclusion", get(inclusion))
+        .route("/v1/proofs/consistency", get(consistency))
         .with_state(state)
 }
 
@@ -53,49 +72,306 @@ struct Problem {
     title: &'static str,
     status: u16,
     detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameter: Option<&'static str>,
 }
 
-struct ApiError(StatusCode, &'static str, String);
+/// An error as the API answers it.
+struct ApiError {
+    status: StatusCode,
+    title: &'static str,
+    detail: String,
+    parameter: Option<&'static str>,
+}
+
+impl ApiError {
+    fn bad(parameter: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            title: "Bad request",
+            detail: format!("{parameter}: {}", detail.into()),
+            parameter: Some(parameter),
+        }
+    }
+
+    fn not_found(parameter: Option<&'static str>, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            title: "Not found",
+            detail: detail.into(),
+            parameter,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Ledger store unavailable",
+            detail: error.to_string(),
+            parameter: None,
+        }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = Problem {
             kind: "about:blank",
-            title: self.1,
-            status: self.0.as_u16(),
-            detail: self.2,
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: self.detail,
+            parameter: self.parameter,
         };
-        let mut response = (self.0, Json(problem)).into_response();
+        let mut response = (self.status, Json(problem)).into_response();
         response.headers_mut().insert(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/problem+json"),
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
         );
         response
     }
 }
 
-async fn status(State(state): State<AppState>) -> Result<Json<LedgerStatus>, ApiError> {
+/// Runs a blocking store read off the async runtime.
+async fn read<T: Send + 'static>(
+    state: &AppState,
+    read: impl FnOnce(&dyn LedgerStore) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let store = state.store.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        Ok::<_, ledger_store::StoreError>((store.next_sequence()?, store.authority()?))
+    tokio::task::spawn_blocking(move || read(&*store))
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            title: "Internal error",
+            detail: e.to_string(),
+            parameter: None,
+        })?
+}
+
+type Params = Query<HashMap<String, String>>;
+
+fn number(params: &HashMap<String, String>, name: &'static str) -> Result<Option<u64>, ApiError> {
+    params
+        .get(name)
+        .map(|text| {
+            text.parse::<u64>()
+                .map_err(|_| ApiError::bad(name, format!("'{text}' is not a whole number")))
+        })
+        .transpose()
+}
+
+fn refuse_unknown(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
+    match params.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            title: "Bad request",
+            detail: format!(
+                "unknown parameter '{unknown}'; this route takes {}",
+                known.join(", ")
+            ),
+            parameter: None,
+        }),
+        None => Ok(()),
+    }
+}
+
+async fn status(State(state): State<AppState>) -> Result<Json<LedgerStatus>, ApiError> {
+    let (n_events, authority) = read(&state, |store| {
+        Ok((store.next_sequence()?, store.authority()?))
     })
-    .await
-    .map_err(|e| {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal error",
-            e.to_string(),
-        )
-    })?
-    .map_err(|e| {
-        ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Ledger store unavailable",
-            e.to_string(),
+    .await?;
+    Ok(Json(LedgerStatus {
+        n_events,
+        authority: authority.map(|p| p.to_string()),
+    }))
+}
+
+/// `GET /v1/log`.
+#[derive(Debug, Serialize)]
+struct LogInfo {
+    origin: String,
+    verifier_key: String,
+    tree_size: u64,
+}
+
+async fn log_info(State(state): State<AppState>) -> Result<Json<LogInfo>, ApiError> {
+    let verifier_key = state
+        .verifier_key
+        .clone()
+        .ok_or_else(|| ApiError::not_found(None, "this server does not know the log's key"))?;
+    let tree_size = read(&state, |store| Ok(store.next_sequence()?)).await?;
+    Ok(Json(LogInfo {
+        origin: verifier_key
+            .split('+')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        verifier_key: verifier_key.to_string(),
+        tree_size,
+    }))
+}
+
+/// `GET /v1/checkpoint[?tree_size=N]`: the latest signed checkpoint, or the first of at
+/// least N events, as the signed note itself (`text/plain`).
+async fn checkpoint(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    refuse_unknown(&params, &["tree_size"])?;
+    let tree_size = number(&params, "tree_size")?;
+    let checkpoint = read(&state, move |store| {
+        Ok(match tree_size {
+            None => store.latest_checkpoint()?,
+            Some(size) => store.checkpoint_at_least(size)?,
+        })
+    })
+    .await?
+    .ok_or_else(|| {
+        ApiError::not_found(
+            Some("tree_size"),
+            "no signed checkpoint covers that many events yet",
         )
     })?;
-    Ok(Json(LedgerStatus {
-        n_events: read.0,
-        authority: read.1.map(|p| p.to_string()),
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        checkpoint.note,
+    )
+        .into_response())
+}
+
+/// A proof bundle, the format `foodtrace verify` checks.
+#[derive(Debug, Serialize)]
+struct ProofBundle {
+    format: &'static str,
+    event: BundledEvent,
+    checkpoint: String,
+    inclusion: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct BundledEvent {
+    sequence: u64,
+    event_hash: String,
+    body: String,
+    signature: String,
+    recorded_at: String,
+}
+
+/// `GET /v1/proofs/inclusion?event_hash=HEX` (or `sequence=N`)`[&tree_size=N]`: the
+/// event, a signed checkpoint of exactly `tree_size` events (default: the latest) and
+/// the inclusion proof, as a proof bundle.
+async fn inclusion(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<ProofBundle>, ApiError> {
+    refuse_unknown(&params, &["event_hash", "sequence", "tree_size"])?;
+    let hash = params
+        .get("event_hash")
+        .map(|text| EventHash::from_hex(text).map_err(|e| ApiError::bad("event_hash", e.0)))
+        .transpose()?;
+    let sequence = number(&params, "sequence")?;
+    let tree_size = number(&params, "tree_size")?;
+    if hash.is_some() == sequence.is_some() {
+        return Err(ApiError::bad(
+            "event_hash",
+            "give exactly one of event_hash and sequence",
+        ));
+    }
+    let bundle = read(&state, move |store| {
+        let sequence = match (hash, sequence) {
+            (Some(hash), _) => store.sequence_of(&hash)?.ok_or_else(|| {
+                ApiError::not_found(Some("event_hash"), format!("no event {hash}"))
+            })?,
+            (None, Some(sequence)) => sequence,
+            (None, None) => unreachable!("checked above"),
+        };
+        let checkpoint = match tree_size {
+            None => store.latest_checkpoint()?,
+            Some(size) => store
+                .checkpoint_at_least(size)?
+                .filter(|c| c.tree_size == size),
+        }
+        .ok_or_else(|| {
+            ApiError::not_found(Some("tree_size"), "no signed checkpoint of that size")
+        })?;
+        if sequence >= checkpoint.tree_size {
+            return Err(ApiError::not_found(
+                Some("sequence"),
+                format!(
+                    "event {sequence} is not covered by the checkpoint of {} events",
+                    checkpoint.tree_size
+                ),
+            ));
+        }
+        let event = store
+            .event(sequence)?
+            .ok_or_else(|| ApiError::not_found(Some("sequence"), format!("no event {sequence}")))?;
+        let proof = inclusion_proof(&StoreTree(store), sequence, checkpoint.tree_size).map_err(
+            |e| match e {
+                ledger_core::merkle::ProofError::Read(error) => ApiError::from(error),
+                other => ApiError::bad("sequence", other.to_string()),
+            },
+        )?;
+        Ok(ProofBundle {
+            format: "foodtrace-proof-bundle-v1",
+            event: BundledEvent {
+                sequence,
+                event_hash: event.hash.to_string(),
+                body: hex::encode(&event.body),
+                signature: hex::encode(event.signature),
+                recorded_at: event
+                    .recorded_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            },
+            checkpoint: checkpoint.note,
+            inclusion: proof.iter().map(|h| h.to_string()).collect(),
+        })
+    })
+    .await?;
+    Ok(Json(bundle))
+}
+
+/// `GET /v1/proofs/consistency?old_size=M&new_size=N`.
+#[derive(Debug, Serialize)]
+struct ConsistencyProof {
+    old_size: u64,
+    new_size: u64,
+    hashes: Vec<String>,
+}
+
+async fn consistency(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<ConsistencyProof>, ApiError> {
+    refuse_unknown(&params, &["old_size", "new_size"])?;
+    let old_size =
+        number(&params, "old_size")?.ok_or_else(|| ApiError::bad("old_size", "is required"))?;
+    let new_size =
+        number(&params, "new_size")?.ok_or_else(|| ApiError::bad("new_size", "is required"))?;
+    let hashes = read(&state, move |store| {
+        let size = store.next_sequence()?;
+        if new_size > size {
+            return Err(ApiError::bad(
+                "new_size",
+                format!("{new_size} is more than the log's {size} events"),
+            ));
+        }
+        if old_size > new_size {
+            return Err(ApiError::bad(
+                "old_size",
+                format!("{old_size} is more than new_size {new_size}"),
+            ));
+        }
+        consistency_proof(&StoreTree(store), old_size, new_size).map_err(|e| match e {
+            ledger_core::merkle::ProofError::Read(error) => ApiError::from(error),
+            other => ApiError::bad("old_size", other.to_string()),
+        })
+    })
+    .await?;
+    Ok(Json(ConsistencyProof {
+        old_size,
+        new_size,
+        hashes: hashes.iter().map(|h| h.to_string()).collect(),
     }))
 }

@@ -1664,3 +1664,128 @@ async fn followers_verify_a_live_log_and_catch_a_fork_with_both_checkpoints() {
     // Both checkpoints verify under the same key: the fork is provable to anyone.
     assert!(verifier.verify(&held.note).is_ok() && verifier.verify(&shown.note).is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_query_api_serves_checkpoints_and_proofs_that_verify() {
+    use foodtrace_tests::foodtrace;
+    use std::process::ExitCode;
+
+    let node = TestNode::start().await;
+    let mut client = node.ledger().await;
+    let c = register_cast(&mut client).await;
+    let mut log = ledger_proto::pb::log_client::LogClient::new(node.channel().await);
+    let (event, hash) = c.producer.sign(
+        at(30),
+        origin("HTTP-1", "大米", "grain", "500", "kg", "2026-11-20", "HG"),
+    );
+    log.submit_and_prove(event).await.unwrap();
+    let base = node.http_base();
+    let http = reqwest::Client::new();
+
+    let info: serde_json::Value = http
+        .get(format!("{base}/v1/log"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let log_key = info["verifier_key"].as_str().unwrap().to_owned();
+    let verifier = ledger_core::checkpoint::LogVerifier::parse(&log_key).unwrap();
+    let checkpoint = http
+        .get(format!("{base}/v1/checkpoint"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        checkpoint.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    let note = checkpoint.text().await.unwrap();
+    let stated = verifier.verify(&note).unwrap();
+
+    // An inclusion proof over HTTP is a proof bundle the CLI verifies offline.
+    let bundle = http
+        .get(format!("{base}/v1/proofs/inclusion?event_hash={hash}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), 200);
+    let bundle = bundle.text().await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("bundle.json");
+    std::fs::write(&path, &bundle).unwrap();
+    let (code, verdict) =
+        foodtrace(&["verify", "--log-key", &log_key, path.to_str().unwrap()]).await;
+    assert_eq!(code, ExitCode::SUCCESS, "{verdict}");
+
+    // A consistency proof from the first checkpoint to the latest.
+    let first = http
+        .get(format!("{base}/v1/checkpoint?tree_size=1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let first_size = verifier.verify(&first).unwrap().size;
+    let proof: serde_json::Value = http
+        .get(format!(
+            "{base}/v1/proofs/consistency?old_size={first_size}&new_size={}",
+            stated.size
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hashes: Vec<ledger_core::merkle::TreeHash> = proof["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            ledger_core::merkle::TreeHash(
+                hex::decode(h.as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    ledger_core::proof::verify_checkpoints_consistent(&verifier, &first, &note, &hashes).unwrap();
+
+    // Bad parameters get a problem document naming the parameter.
+    for (query, parameter, status) in [
+        ("event_hash=xyz", "event_hash", 400),
+        ("sequence=ten", "sequence", 400),
+        (
+            &format!("event_hash={}", "00".repeat(32)) as &str,
+            "event_hash",
+            404,
+        ),
+        ("sequence=1&tree_size=100000", "tree_size", 404),
+    ] {
+        let response = http
+            .get(format!("{base}/v1/proofs/inclusion?{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{query}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["parameter"], parameter, "{query}: {problem}");
+        assert_eq!(problem["status"], status);
+    }
+    let unknown = http
+        .get(format!(
+            "{base}/v1/proofs/consistency?old_size=1&new_size=2&extra=1"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+}
