@@ -7,12 +7,23 @@
 //! index. The Merkle tree is rebuilt from the events' leaves and every stored checkpoint
 //! is checked: its signature (with the verifier key given) and its root against the
 //! rebuilt tree. The first problem found is reported with its sequence number.
+//!
+//! Admission is replayed in order on one thread with the signature checks deferred
+//! ([`admit_deferring_signature`] names the key each signature must verify under); the
+//! signatures themselves are verified (strictly, as the writer does) by one worker per
+//! core, in chunks, while the replay goes on. The earliest failure of either kind wins.
 
 use std::fmt;
 
-use ledger_core::admission::{Admission, admit};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, mpsc};
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use ledger_core::admission::{Admission, admit_deferring_signature};
 use ledger_core::checkpoint::LogVerifier;
 use ledger_core::contract::event_hash;
+use ledger_core::contract::verify_body;
+use ledger_core::ids::{KeyId, PartyId};
 use ledger_core::merkle::{MemTree, TreeHash, leaf_hash};
 use ledger_proto::{decode_signed_event, pb};
 use ledger_store::{CommitGroup, EventIndex, LedgerStore, MemStore, NewEvent, StoreTree};
@@ -72,13 +83,114 @@ fn at(sequence: u64, problem: impl Into<String>) -> AuditFailure {
     }
 }
 
+/// A signature the replay deferred: to be verified under `key`.
+struct Deferred {
+    sequence: u64,
+    body: Vec<u8>,
+    signature: [u8; 64],
+    key: [u8; 32],
+    signer: PartyId,
+    key_id: KeyId,
+}
+
+/// Signatures handed to the verifiers at once.
+const CHUNK: usize = 1024;
+
+/// The earliest bad signature found so far, by sequence number.
+struct FirstBad {
+    sequence: AtomicU64,
+    failure: Mutex<Option<AuditFailure>>,
+}
+
+impl FirstBad {
+    fn record(&self, sequence: u64, problem: String) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if sequence < self.sequence.load(Ordering::SeqCst) {
+            self.sequence.store(sequence, Ordering::SeqCst);
+            *failure = Some(at(sequence, problem));
+        }
+    }
+}
+
+fn verify_chunk(chunk: &[Deferred], first_bad: &FirstBad) {
+    for deferred in chunk {
+        let ok = VerifyingKey::from_bytes(&deferred.key).is_ok_and(|key| {
+            verify_body(
+                &key,
+                &deferred.body,
+                &Signature::from_bytes(&deferred.signature),
+            )
+        });
+        if !ok {
+            first_bad.record(
+                deferred.sequence,
+                format!(
+                    "would not be admitted: signature: does not verify under key {} of party {}",
+                    deferred.key_id, deferred.signer
+                ),
+            );
+            return;
+        }
+    }
+}
+
 /// Audits `source`. Checkpoint signatures are checked with `verifier` when given (their
 /// roots are always checked). `progress(done, total)` is called every few thousand events.
 pub fn audit(
     source: &dyn LedgerStore,
     verifier: Option<&LogVerifier>,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(u64, u64),
 ) -> Result<AuditReport, AuditFailure> {
+    let n_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let first_bad = FirstBad {
+        sequence: AtomicU64::new(u64::MAX),
+        failure: Mutex::new(None),
+    };
+    let (chunks, chunks_rx) = mpsc::sync_channel::<Vec<Deferred>>(2 * n_workers);
+    let chunks_rx = Mutex::new(chunks_rx);
+    let replayed = std::thread::scope(|scope| {
+        for _ in 0..n_workers {
+            scope.spawn(|| {
+                loop {
+                    let chunk = chunks_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    match chunk {
+                        Ok(chunk) => verify_chunk(&chunk, &first_bad),
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
+        // The replay owns the sender: when it returns, the workers drain and stop.
+        replay(source, verifier, progress, chunks, &first_bad)
+    });
+    let bad_signature = first_bad
+        .failure
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    let bad_sequence = match &bad_signature {
+        Some(AuditFailure::Event { sequence, .. }) => *sequence,
+        _ => u64::MAX,
+    };
+    match (replayed, bad_signature) {
+        // A replay failure before the first bad signature is the first problem.
+        (Err(AuditFailure::Event { sequence, problem }), _) if sequence < bad_sequence => {
+            Err(AuditFailure::Event { sequence, problem })
+        }
+        (_, Some(bad)) => Err(bad),
+        (result, None) => result,
+    }
+}
+
+/// Replays admission in order, sending each signature to the verifiers, then checks the
+/// tree and the checkpoints.
+fn replay(
+    source: &dyn LedgerStore,
+    verifier: Option<&LogVerifier>,
+    mut progress: impl FnMut(u64, u64),
+    chunks: mpsc::SyncSender<Vec<Deferred>>,
+    first_bad: &FirstBad,
+) -> Result<AuditReport, AuditFailure> {
+    let mut chunk = Vec::with_capacity(CHUNK);
     let store_error = |e: ledger_store::StoreError| AuditFailure::Store(e.to_string());
     let n_events = source.next_sequence().map_err(store_error)?;
     let replay = MemStore::new();
@@ -115,10 +227,29 @@ pub fn audit(
             signature: stored.signature.to_vec(),
         })
         .map_err(|refusal| at(sequence, refusal.to_string()))?;
+        if first_bad.sequence.load(Ordering::SeqCst) < sequence {
+            break; // a signature before this one is already known to be bad
+        }
         let view = PendingView::new(&replay);
-        let changes = match admit(&view, &event, sequence, stored.recorded_at) {
-            Ok(Admission::New(changes)) => changes,
-            Ok(Admission::Duplicate { sequence: first }) => {
+        let changes = match admit_deferring_signature(&view, &event, sequence, stored.recorded_at) {
+            Ok((Admission::New(changes), key)) => {
+                if let Some(key) = key {
+                    chunk.push(Deferred {
+                        sequence,
+                        body: stored.body.clone(),
+                        signature: stored.signature,
+                        key,
+                        signer: event.body().signer.clone(),
+                        key_id: event.body().key_id,
+                    });
+                    if chunk.len() == CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                        let _ = chunks.send(full);
+                    }
+                }
+                changes
+            }
+            Ok((Admission::Duplicate { sequence: first }, _)) => {
                 return Err(at(sequence, format!("repeats event {first}")));
             }
             Err(refusal) => return Err(at(sequence, format!("would not be admitted: {refusal}"))),
@@ -147,6 +278,8 @@ pub fn audit(
             stored.recorded_at.timestamp_millis(),
         ));
     }
+    let _ = chunks.send(chunk);
+    drop(chunks);
     progress(n_events, n_events);
 
     let stored_root =

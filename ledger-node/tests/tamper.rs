@@ -92,6 +92,17 @@ async fn the_audit_passes_a_clean_ledger_and_names_each_tampered_event() {
     assert!(problem.starts_with("its body hashes to "), "{problem}");
     tamper(dir.path(), |t| t.flip_body_bit(40, 17, 3)); // flipped back
 
+    // A flipped bit in the signature of event 90: the body and its hash are intact, so
+    // only the signature check can catch it, on whichever core verifies it.
+    tamper(dir.path(), |t| t.flip_signature_bit(90, 5, 1));
+    let (sequence, problem) = failed_event(audit_dir(dir.path(), &verifier_key));
+    assert_eq!(sequence, 90);
+    assert!(
+        problem.starts_with("would not be admitted: signature: does not verify under key "),
+        "{problem}"
+    );
+    tamper(dir.path(), |t| t.flip_signature_bit(90, 5, 1));
+
     // Two events swapped.
     assert_eq!(audit_dir(dir.path(), &verifier_key).unwrap(), n_events);
     tamper(dir.path(), |t| t.swap_events(60, 61));

@@ -189,6 +189,52 @@ pub fn admit(
     sequence: u64,
     now: DateTime<Utc>,
 ) -> Result<Admission, Refusal> {
+    admit_checking(view, event, sequence, now, &mut check_signature)
+}
+
+/// Admission with the signature check left to the caller: every other rule is applied,
+/// and the public key the signature must verify under is returned (`None` when the
+/// event repeats a stored one byte for byte, signature included). Nothing admitted this
+/// way may be trusted until the caller has verified the signature under that key with
+/// [`crate::contract::verify_body`]: the audit does that in parallel on every core.
+pub fn admit_deferring_signature(
+    view: &dyn LedgerView,
+    event: &SignedEvent,
+    sequence: u64,
+    now: DateTime<Utc>,
+) -> Result<(Admission, Option<[u8; 32]>), Refusal> {
+    let mut key_to_check = None;
+    let admission = admit_checking(
+        view,
+        event,
+        sequence,
+        now,
+        &mut |_, public_key, key_id, signer| {
+            let key = public_key.ok_or_else(|| {
+                refuse(
+                    RefusalCode::Unauthenticated,
+                    "signature",
+                    format!("does not verify under key {key_id} of party {signer}"),
+                )
+            })?;
+            key_to_check = Some(*key);
+            Ok(())
+        },
+    )?;
+    Ok((admission, key_to_check))
+}
+
+/// How a signature is checked: now, or by the caller later.
+type SignatureCheck<'a> =
+    dyn FnMut(&SignedEvent, Option<&[u8; 32]>, &KeyId, &PartyId) -> Result<(), Refusal> + 'a;
+
+fn admit_checking(
+    view: &dyn LedgerView,
+    event: &SignedEvent,
+    sequence: u64,
+    now: DateTime<Utc>,
+    check_signature: &mut SignatureCheck<'_>,
+) -> Result<Admission, Refusal> {
     let body = event.body();
     let kind_path = format!("body.{}", body.kind.field_name());
 
@@ -223,7 +269,7 @@ pub fn admit(
     }
 
     let Some(authority) = view.authority()? else {
-        return admit_genesis(event, sequence, &kind_path);
+        return admit_genesis(event, sequence, &kind_path, check_signature);
     };
 
     let signer = view.party(&body.signer)?.ok_or_else(|| {
@@ -547,6 +593,7 @@ fn admit_genesis(
     event: &SignedEvent,
     sequence: u64,
     kind_path: &str,
+    check_signature: &mut SignatureCheck<'_>,
 ) -> Result<Admission, Refusal> {
     let body = event.body();
     let EventKind::RegisterParty(register) = &body.kind else {

@@ -583,6 +583,22 @@ impl Tamper<'_> {
             .expect("write");
     }
 
+    /// Flips one bit of the stored signature of event `sequence`.
+    pub fn flip_signature_bit(&self, sequence: u64, byte: usize, bit: u8) {
+        let cf = self.0.cf(CF_EVENTS);
+        let mut value = self
+            .0
+            .db
+            .get_cf(cf, sequence.to_be_bytes())
+            .expect("read")
+            .expect("event exists");
+        value[41 + byte % 64] ^= 1 << (bit % 8);
+        self.0
+            .db
+            .put_cf(cf, sequence.to_be_bytes(), value)
+            .expect("write");
+    }
+
     /// Deletes the stored event `sequence` (its index entries stay).
     pub fn delete_event(&self, sequence: u64) {
         self.0
