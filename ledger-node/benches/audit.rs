@@ -20,7 +20,7 @@ use ledger_core::checkpoint::{LogSigner, LogVerifier};
 use ledger_core::contract::{signing_message, verify_body};
 use ledger_core::model::{PartyRole, Stage};
 use ledger_node::{AuthorityIdentity, Ledger, WriterConfig, initialize};
-use ledger_proto::{decode_signed_event, pb};
+use ledger_proto::pb;
 use ledger_store::{LedgerStore, MemStore};
 
 const PRODUCERS: usize = 2000;
@@ -164,22 +164,9 @@ fn main() {
         )
         .await
         .unwrap();
-        let (tx, mut rx) = tokio::sync::mpsc::channel(8192);
-        let waiter = tokio::spawn(async move {
-            while let Some(pending) = rx.recv().await {
-                let pending: ledger_node::PendingReceipt = pending;
-                pending.wait().await.expect("admitted");
-            }
-        });
-        for event in events.iter().cloned() {
-            let pending = ledger
-                .enqueue(decode_signed_event(event).unwrap())
-                .await
-                .unwrap();
-            tx.send(pending).await.unwrap();
-        }
-        drop(tx);
-        waiter.await.unwrap();
+        ledger_node::submit_in_order(&ledger, events.iter().cloned())
+            .await
+            .unwrap_or_else(|(i, r)| panic!("event {i}: {r}"));
         let size = store.next_sequence().unwrap();
         ledger.wait_for_checkpoint(size).await.unwrap();
     });

@@ -124,6 +124,35 @@ pub async fn initialize(
     ledger.submit(event).await.map(Some)
 }
 
+/// Decodes and queues every event in order, and collects their receipts, waiting for
+/// each as the writer answers. Stops at the first refusal, with its position.
+pub async fn submit_in_order(
+    ledger: &Ledger,
+    events: impl IntoIterator<Item = ledger_proto::pb::SignedEvent>,
+) -> Result<Vec<Receipt>, (usize, Refusal)> {
+    let (pending_tx, mut pending_rx) = tokio::sync::mpsc::channel::<(usize, PendingReceipt)>(4096);
+    let queue = async move {
+        for (position, event) in events.into_iter().enumerate() {
+            let event = ledger_proto::decode_signed_event(event).map_err(|r| (position, r))?;
+            let pending = ledger.enqueue(event).await.map_err(|r| (position, r))?;
+            if pending_tx.send((position, pending)).await.is_err() {
+                break; // the collector stopped at a refusal
+            }
+        }
+        Ok(())
+    };
+    let collect = async {
+        let mut receipts = Vec::new();
+        while let Some((position, pending)) = pending_rx.recv().await {
+            receipts.push(pending.wait().await.map_err(|r| (position, r))?);
+        }
+        Ok(receipts)
+    };
+    let (queued, collected) = tokio::join!(queue, collect);
+    queued?;
+    collected
+}
+
 /// Where a node keeps its files.
 #[derive(Debug, Clone)]
 pub struct DataDir(PathBuf);

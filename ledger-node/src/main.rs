@@ -117,23 +117,9 @@ async fn main() -> anyhow::Result<()> {
                 now - Duration::minutes(1),
             );
             let n_events = district.events.len();
-            let mut pending = Vec::with_capacity(n_events);
-            for event in district.events {
-                let event = ledger_proto::decode_signed_event(event)
-                    .map_err(|r| anyhow::anyhow!("demo event: {r}"))?;
-                pending.push(
-                    ledger
-                        .enqueue(event)
-                        .await
-                        .map_err(|r| anyhow::anyhow!("demo event: {r}"))?,
-                );
-            }
-            for receipt in pending {
-                receipt
-                    .wait()
-                    .await
-                    .map_err(|r| anyhow::anyhow!("demo event refused: {r}"))?;
-            }
+            ledger_node::submit_in_order(&ledger, district.events)
+                .await
+                .map_err(|(position, r)| anyhow::anyhow!("demo event {position} refused: {r}"))?;
             tracing::info!(
                 n_events,
                 n_parties = district.parties.len(),

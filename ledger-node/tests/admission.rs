@@ -266,20 +266,10 @@ async fn one_group_admits_events_that_depend_on_each_other() {
     let ledger = Ledger::start(store.clone(), log_signer(), config).unwrap();
     // Queue the whole history before waiting for any receipt: registrations, origins,
     // shipments and the receipts naming them land in the same few groups.
-    let mut pending = Vec::new();
-    for event in history() {
-        pending.push(
-            ledger
-                .enqueue(decode_signed_event(event.clone()).unwrap())
-                .await
-                .unwrap(),
-        );
-    }
-    for (i, receipt) in pending.into_iter().enumerate() {
-        let receipt = receipt
-            .wait()
-            .await
-            .unwrap_or_else(|r| panic!("event {i}: {r}"));
+    let receipts = ledger_node::submit_in_order(&ledger, history().iter().cloned())
+        .await
+        .unwrap_or_else(|(i, r)| panic!("event {i}: {r}"));
+    for (i, receipt) in receipts.iter().enumerate() {
         assert_eq!(receipt.sequence, i as u64);
     }
     assert_eq!(store.next_sequence().unwrap(), history().len() as u64);

@@ -43,18 +43,9 @@ async fn build_ledger(dir: &Path) -> (String, u64) {
     .await
     .unwrap();
     let district = generate(&authority, &Scale::tiny(), 11, now - Duration::minutes(5));
-    let mut pending = Vec::new();
-    for event in district.events {
-        pending.push(
-            ledger
-                .enqueue(ledger_proto::decode_signed_event(event).unwrap())
-                .await
-                .unwrap(),
-        );
-    }
-    for receipt in pending {
-        receipt.wait().await.unwrap();
-    }
+    ledger_node::submit_in_order(&ledger, district.events)
+        .await
+        .unwrap();
     let n_events = ledger.store().next_sequence().unwrap();
     ledger.wait_for_checkpoint(n_events).await.unwrap();
     (ledger.verifier_key().to_owned(), n_events)
