@@ -152,7 +152,10 @@ pub(crate) async fn log_info(server: &str) -> anyhow::Result<pb::LogInfo> {
 pub(crate) async fn latest_checkpoint(server: &str) -> anyhow::Result<String> {
     let checkpoint = connect(server)
         .await?
-        .get_checkpoint(pb::GetCheckpointRequest { tree_size: None })
+        .get_checkpoint(pb::GetCheckpointRequest {
+            tree_size: None,
+            fresh: true,
+        })
         .await?
         .into_inner();
     Ok(checkpoint.note)

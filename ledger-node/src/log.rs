@@ -211,7 +211,17 @@ impl log_server::Log for LogService {
         &self,
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::Checkpoint>, Status> {
-        let checkpoint = match request.into_inner().tree_size {
+        let request = request.into_inner();
+        if request.fresh {
+            let size = read_store(self.ledger.store(), |store| store.next_sequence()).await?;
+            let checkpoint = self
+                .ledger
+                .wait_for_checkpoint(size.max(1))
+                .await
+                .map_err(|r| refusal_status(&r))?;
+            return Ok(Response::new(checkpoint_message(checkpoint)));
+        }
+        let checkpoint = match request.tree_size {
             None => self.ledger.latest_checkpoint(),
             Some(size) => {
                 read_store(self.ledger.store(), move |store| {

@@ -1305,11 +1305,36 @@ async fn events_are_proven_in_signed_checkpoints_that_stay_consistent() {
     let (event, _) = c.market.sign(at(60), quick_test("PROVEN-1", false));
     let last = log.submit_and_prove(event).await.unwrap().into_inner();
     let latest = log
-        .get_checkpoint(pb::GetCheckpointRequest { tree_size: None })
+        .get_checkpoint(pb::GetCheckpointRequest {
+            tree_size: None,
+            fresh: false,
+        })
         .await
         .unwrap()
         .into_inner();
     assert!(latest.tree_size > last.receipt.unwrap().sequence);
+    // A fresh checkpoint, on request, covers everything committed.
+    ok(
+        &mut node.ledger().await,
+        c.market.sign(at(59), quick_test("PROVEN-1", true)),
+    )
+    .await;
+    let fresh = log
+        .get_checkpoint(pb::GetCheckpointRequest {
+            tree_size: None,
+            fresh: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let size_now = log
+        .get_log_info(pb::GetLogInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .tree_size;
+    assert_eq!(fresh.tree_size, size_now);
+    assert_eq!(verifier.verify(&fresh.note).unwrap().size, size_now);
     let consistency = log
         .get_consistency_proof(pb::GetConsistencyProofRequest {
             old_size: first_checkpoint.tree_size,
@@ -1338,7 +1363,7 @@ async fn events_are_proven_in_signed_checkpoints_that_stay_consistent() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(again.tree_size, latest.tree_size);
+    assert_eq!(again.tree_size, fresh.tree_size);
     verify_event_in_checkpoint(
         &verifier,
         &again.checkpoint.unwrap().note,
@@ -1553,7 +1578,10 @@ async fn followers_verify_a_live_log_and_catch_a_fork_with_both_checkpoints() {
         .into_inner();
     let verifier = ledger_core::checkpoint::LogVerifier::parse(&info.verifier_key).unwrap();
     let held = log_a
-        .get_checkpoint(pb::GetCheckpointRequest { tree_size: None })
+        .get_checkpoint(pb::GetCheckpointRequest {
+            tree_size: None,
+            fresh: false,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -1653,6 +1681,7 @@ async fn followers_verify_a_live_log_and_catch_a_fork_with_both_checkpoints() {
     let shown = log_b
         .get_checkpoint(pb::GetCheckpointRequest {
             tree_size: Some(held.tree_size),
+            fresh: false,
         })
         .await
         .unwrap()
