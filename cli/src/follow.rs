@@ -179,20 +179,20 @@ pub async fn follow(
                         tree.size()
                     )));
                 }
-                if let Some((known_note, known)) = &known {
-                    if known.size <= shown.size {
-                        let root = ledger_core::merkle::root(&tree, known.size)
-                            .expect("the tree holds these leaves");
-                        if root != known.root {
-                            return Err(FollowError::Fork {
-                                known: known_note.clone(),
-                                shown: checkpoint.note,
-                                problem: format!(
-                                    "the first {} events shown now have root {root}, the checkpoint held before says {}",
-                                    known.size, known.root
-                                ),
-                            });
-                        }
+                if let Some((known_note, known)) = &known
+                    && known.size <= shown.size
+                {
+                    let root = ledger_core::merkle::root(&tree, known.size)
+                        .expect("the tree holds these leaves");
+                    if root != known.root {
+                        return Err(FollowError::Fork {
+                            known: known_note.clone(),
+                            shown: checkpoint.note,
+                            problem: format!(
+                                "the first {} events shown now have root {root}, the checkpoint held before says {}",
+                                known.size, known.root
+                            ),
+                        });
                     }
                 }
                 if shown.root != tree.root() {
@@ -213,17 +213,16 @@ pub async fn follow(
             None => return Err(FollowError::Invalid("an empty item".into())),
         }
     }
-    if let Some((_, known)) = &known {
-        if followed
+    if let Some((_, known)) = &known
+        && followed
             .latest
             .as_ref()
             .is_none_or(|latest| latest.size < known.size)
-        {
-            return Err(FollowError::Invalid(format!(
-                "the server's log is shorter than the checkpoint held before ({} events)",
-                known.size
-            )));
-        }
+    {
+        return Err(FollowError::Invalid(format!(
+            "the server's log is shorter than the checkpoint held before ({} events)",
+            known.size
+        )));
     }
     Ok(followed)
 }

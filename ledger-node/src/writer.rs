@@ -66,6 +66,7 @@ impl Default for WriterConfig {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // nearly every job is a submission: boxing would cost an allocation each
 enum Job {
     Submit {
         event: SignedEvent,

@@ -159,6 +159,7 @@ impl SignedEvent {
 
 /// What admission decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // made once per event and moved once: boxing buys nothing
 pub enum Admission {
     /// The event is new: store it at the sequence number given, with these changes.
     New(StateChanges),

@@ -109,7 +109,7 @@ pub fn subtree_root<R: NodeReader>(reader: &R, start: u64, end: u64) -> Result<T
     if size == 0 {
         return Ok(empty_root());
     }
-    if size.is_power_of_two() && start % size == 0 {
+    if size.is_power_of_two() && start.is_multiple_of(size) {
         return reader.node(size.trailing_zeros() as u8, start / size);
     }
     let k = largest_power_of_two_below(size);

@@ -292,11 +292,11 @@ pub fn party_events_by_time_range(store: &dyn LedgerStore) {
     let a = party_id(0);
     let b = party_id(1);
     let events = vec![
-        new_event(0, &[], &[a.clone()], 3_000, &[]),
+        new_event(0, &[], std::slice::from_ref(&a), 3_000, &[]),
         new_event(1, &[], &[a.clone(), b.clone()], 1_000, &[]),
-        new_event(2, &[], &[b.clone()], 2_000, &[]),
-        new_event(3, &[], &[a.clone()], -5_000, &[]),
-        new_event(4, &[], &[a.clone()], 3_000, &[]),
+        new_event(2, &[], std::slice::from_ref(&b), 2_000, &[]),
+        new_event(3, &[], std::slice::from_ref(&a), -5_000, &[]),
+        new_event(4, &[], std::slice::from_ref(&a), 3_000, &[]),
     ];
     store
         .commit(&CommitGroup {
@@ -408,7 +408,13 @@ pub fn authority_is_set_by_its_registration(store: &dyn LedgerStore) {
     let authority = party_record(0, PartyRole::Authority);
     store
         .commit(&CommitGroup {
-            events: vec![new_event(0, &[], &[authority.party_id.clone()], 0, &[])],
+            events: vec![new_event(
+                0,
+                &[],
+                std::slice::from_ref(&authority.party_id),
+                0,
+                &[],
+            )],
             parties: vec![authority.clone()],
             ..CommitGroup::default()
         })
