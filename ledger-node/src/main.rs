@@ -67,7 +67,9 @@ async fn main() -> anyhow::Result<()> {
         verifier_key = ledger.verifier_key(),
         "checkpoints are signed by this key"
     );
-    let now = Utc::now().fixed_offset();
+    // Beijing time, to the second: what users in the district read.
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now().with_timezone(&beijing), 0);
 
     let has_authority = ledger.store().authority()?.is_some();
     if !has_authority {
