@@ -332,7 +332,7 @@ fn report_audit(
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let report = ledger_node::audit::audit(store, Some(verifier), |done, total| {
+    let report = ledger_node::audit::audit(store, verifier, |done, total| {
         let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
         eprint!("\raudited {done}/{total} events ({rate:.0}/s)   ");
     });

@@ -231,7 +231,7 @@ fn main() {
 
     // The audit.
     let started = Instant::now();
-    let report = ledger_node::audit::audit(&*store, Some(&verifier), |_, _| {})
+    let report = ledger_node::audit::audit(&*store, &verifier, |_, _| {})
         .expect("a clean ledger audits clean");
     let audit_elapsed = started.elapsed();
     let audit_rate = rate(report.n_events as usize, audit_elapsed);

@@ -134,11 +134,11 @@ fn verify_chunk(chunk: &[Deferred], first_bad: &FirstBad) {
     }
 }
 
-/// Audits `source`. Checkpoint signatures are checked with `verifier` when given (their
-/// roots are always checked). `progress(done, total)` is called every few thousand events.
+/// Audits `source`, checking checkpoint signatures with `verifier` and their roots
+/// against the rebuilt tree. `progress(done, total)` is called every few thousand events.
 pub fn audit(
     source: &dyn LedgerStore,
-    verifier: Option<&LogVerifier>,
+    verifier: &LogVerifier,
     progress: impl FnMut(u64, u64),
 ) -> Result<AuditReport, AuditFailure> {
     let n_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -185,7 +185,7 @@ pub fn audit(
 /// tree and the checkpoints.
 fn replay(
     source: &dyn LedgerStore,
-    verifier: Option<&LogVerifier>,
+    verifier: &LogVerifier,
     mut progress: impl FnMut(u64, u64),
     chunks: mpsc::SyncSender<Vec<Deferred>>,
     first_bad: &FirstBad,
@@ -296,16 +296,9 @@ fn replay(
     while let Some(checkpoint) = source.checkpoint_at_least(next_size).map_err(store_error)? {
         let tree_size = checkpoint.tree_size;
         let bad = |problem: String| AuditFailure::Checkpoint { tree_size, problem };
-        let stated = match verifier {
-            Some(verifier) => verifier
-                .verify(&checkpoint.note)
-                .map_err(|e| bad(e.to_string()))?,
-            None => {
-                let text = checkpoint.note.split("\n\n").next().unwrap_or_default();
-                ledger_core::checkpoint::parse_body(&format!("{text}\n"))
-                    .map_err(|e| bad(e.to_string()))?
-            }
-        };
+        let stated = verifier
+            .verify(&checkpoint.note)
+            .map_err(|e| bad(e.to_string()))?;
         if stated.size != tree_size {
             return Err(bad(format!(
                 "is stored under size {tree_size} but states {}",

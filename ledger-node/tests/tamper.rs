@@ -54,7 +54,7 @@ async fn build_ledger(dir: &Path) -> (String, u64) {
 fn audit_dir(dir: &Path, verifier_key: &str) -> Result<u64, AuditFailure> {
     let store = RocksStore::open_read_only(&DataDir::new(dir).ledger()).unwrap();
     let verifier = LogVerifier::parse(verifier_key).unwrap();
-    audit(&store, Some(&verifier), |_, _| {}).map(|report| report.n_events)
+    audit(&store, &verifier, |_, _| {}).map(|report| report.n_events)
 }
 
 fn tamper(dir: &Path, change: impl FnOnce(&ledger_rocksdb::Tamper<'_>)) {

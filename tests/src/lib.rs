@@ -60,12 +60,8 @@ pub struct TestNode {
     data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow_free::Result>>,
-}
-
-mod anyhow_free {
-    /// The node task's result, as text.
-    pub type Result = std::result::Result<(), String>;
+    /// The node task; its error, if any, as text.
+    task: Option<JoinHandle<Result<(), String>>>,
 }
 
 impl TestNode {

@@ -568,35 +568,37 @@ pub struct Tamper<'a>(&'a RocksStore);
 impl Tamper<'_> {
     /// Flips one bit of the stored body of event `sequence`.
     pub fn flip_body_bit(&self, sequence: u64, byte: usize, bit: u8) {
-        let cf = self.0.cf(CF_EVENTS);
-        let mut value = self
-            .0
-            .db
-            .get_cf(cf, sequence.to_be_bytes())
-            .expect("read")
-            .expect("event exists");
-        let at = ENVELOPE_HEADER + byte % (value.len() - ENVELOPE_HEADER);
-        value[at] ^= 1 << (bit % 8);
-        self.0
-            .db
-            .put_cf(cf, sequence.to_be_bytes(), value)
-            .expect("write");
+        self.rewrite_event(sequence, |value| {
+            let at = ENVELOPE_HEADER + byte % (value.len() - ENVELOPE_HEADER);
+            value[at] ^= 1 << (bit % 8);
+        });
     }
 
     /// Flips one bit of the stored signature of event `sequence`.
     pub fn flip_signature_bit(&self, sequence: u64, byte: usize, bit: u8) {
-        let cf = self.0.cf(CF_EVENTS);
-        let mut value = self
-            .0
-            .db
-            .get_cf(cf, sequence.to_be_bytes())
-            .expect("read")
-            .expect("event exists");
-        value[41 + byte % 64] ^= 1 << (bit % 8);
+        // The signature follows the format byte, recorded-at (8) and hash (32).
+        self.rewrite_event(sequence, |value| value[41 + byte % 64] ^= 1 << (bit % 8));
+    }
+
+    fn read_event(&self, sequence: u64) -> Vec<u8> {
         self.0
             .db
-            .put_cf(cf, sequence.to_be_bytes(), value)
+            .get_cf(self.0.cf(CF_EVENTS), sequence.to_be_bytes())
+            .expect("read")
+            .expect("event exists")
+    }
+
+    fn write_event(&self, sequence: u64, value: Vec<u8>) {
+        self.0
+            .db
+            .put_cf(self.0.cf(CF_EVENTS), sequence.to_be_bytes(), value)
             .expect("write");
+    }
+
+    fn rewrite_event(&self, sequence: u64, change: impl FnOnce(&mut Vec<u8>)) {
+        let mut value = self.read_event(sequence);
+        change(&mut value);
+        self.write_event(sequence, value);
     }
 
     /// Deletes the stored event `sequence` (its index entries stay).
@@ -609,26 +611,8 @@ impl Tamper<'_> {
 
     /// Swaps the stored events `a` and `b` (their index entries stay).
     pub fn swap_events(&self, a: u64, b: u64) {
-        let cf = self.0.cf(CF_EVENTS);
-        let value_a = self
-            .0
-            .db
-            .get_cf(cf, a.to_be_bytes())
-            .expect("read")
-            .expect("event exists");
-        let value_b = self
-            .0
-            .db
-            .get_cf(cf, b.to_be_bytes())
-            .expect("read")
-            .expect("event exists");
-        self.0
-            .db
-            .put_cf(cf, a.to_be_bytes(), value_b)
-            .expect("write");
-        self.0
-            .db
-            .put_cf(cf, b.to_be_bytes(), value_a)
-            .expect("write");
+        let (value_a, value_b) = (self.read_event(a), self.read_event(b));
+        self.write_event(a, value_b);
+        self.write_event(b, value_a);
     }
 }
