@@ -19,6 +19,7 @@ pub mod merkle;
 pub mod model;
 pub mod proof;
 pub mod state;
+pub mod trace;
 
 pub use admission::{Admission, LedgerView, LookupError, Refusal, RefusalCode, SignedEvent, admit};
 pub use ids::{EventHash, InvalidValue, KeyId, LotId, PartyId};

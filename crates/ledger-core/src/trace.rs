@@ -1,0 +1,849 @@
+//! Recall traces: where a lot came from (upstream) and where it went (downstream).
+//!
+//! The trace walks a graph of *lot facts*: what each event says about each lot it
+//! touches, in a compact form ([`LotFact`]) the store keeps beside its lot index, so a
+//! trace reads one short run of facts per lot and never decodes an event body. A
+//! transform is a fact on each of its lots: [`FactKind::Consumed`] on an input,
+//! [`FactKind::Produced`] on the output.
+//!
+//! * **Downstream** ([`downstream`]): the lots derived from the root through transforms,
+//!   transitively, and every event on any of them: who shipped, received, processed,
+//!   tested or recalled them. The parties holding any of them are the recall list.
+//! * **Upstream** ([`upstream`]): the events the root's creation follows by hash link,
+//!   transitively (the custody chain of every input back to its origin), the creation of
+//!   every lot on the way, and every test result and recall on those lots.
+//!
+//! Both are pure functions over a [`FactSource`]; [`TraceOptions`] bounds them (depth in
+//! transform steps, "as of" a sequence number) and filters what they report (a time
+//! window, receiving stages). Filters choose what is reported, never what is followed:
+//! a lot reached through an event outside the window is still traced.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{EventHash, LotId, PartyId};
+use crate::model::{
+    EventBody, EventKind, InspectionKind, InspectionResult, Quantity, RecallSeverity,
+    ReceivingSource, RegionCode, Stage, Text, TransformKind,
+};
+
+/// What one event says about one lot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotFact {
+    /// The event's sequence number.
+    pub sequence: u64,
+    /// The event's hash.
+    pub hash: EventHash,
+    /// When it occurred, Unix milliseconds.
+    pub occurred_at_millis: i64,
+    /// Who signed it.
+    pub signer: PartyId,
+    /// Sequence numbers of the events it follows by hash link, in body order.
+    pub links: Vec<u64>,
+    /// What it says.
+    pub kind: FactKind,
+}
+
+/// What an event says about a lot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactKind {
+    /// The lot was created at its origin.
+    Origin {
+        /// Product name.
+        product_name: Text,
+        /// Product category.
+        product_category: Text,
+        /// Quantity created.
+        quantity: Quantity,
+        /// Harvest or production date.
+        production_date: NaiveDate,
+        /// Region of origin.
+        origin_region: RegionCode,
+        /// Place of origin.
+        origin_place: Text,
+        /// Compliance certificate.
+        certificate_number: Text,
+    },
+    /// The lot is a transform's output.
+    Produced {
+        /// Split, merge or process.
+        transform: TransformKind,
+        /// Product name.
+        product_name: Text,
+        /// Product category.
+        product_category: Text,
+        /// Quantity created.
+        quantity: Quantity,
+        /// Input lots and the quantity used of each, in the order of `links`.
+        inputs: Vec<(LotId, Quantity)>,
+    },
+    /// The lot was an input of a transform.
+    Consumed {
+        /// Split, merge or process.
+        transform: TransformKind,
+        /// How much of this lot was used.
+        quantity: Quantity,
+        /// The lot made.
+        output: LotId,
+    },
+    /// Some of the lot was shipped.
+    Shipped {
+        /// How much.
+        quantity: Quantity,
+        /// To whom.
+        recipient: PartyId,
+        /// Delivery note.
+        document_number: Text,
+    },
+    /// Some of the lot was received (a purchase inspection record).
+    Received {
+        /// At which stage.
+        stage: Stage,
+        /// How much.
+        quantity: Quantity,
+        /// The supplier, when the receiver named one.
+        supplier: Option<PartyId>,
+        /// Certificate checked on receipt.
+        certificate_number: Option<Text>,
+    },
+    /// The lot was tested.
+    Inspected {
+        /// Quick test or sampling.
+        inspection: InspectionKind,
+        /// What was tested.
+        item: Text,
+        /// Measured value.
+        value: Text,
+        /// Pass or fail.
+        result: InspectionResult,
+    },
+    /// The lot was recalled.
+    Recalled {
+        /// Why.
+        reason: Text,
+        /// How serious.
+        severity: RecallSeverity,
+    },
+}
+
+impl FactKind {
+    /// The fact's name in the API: `origin`, `produced`, ...
+    pub fn name(&self) -> &'static str {
+        match self {
+            FactKind::Origin { .. } => "origin",
+            FactKind::Produced { .. } => "produced",
+            FactKind::Consumed { .. } => "consumed",
+            FactKind::Shipped { .. } => "shipped",
+            FactKind::Received { .. } => "received",
+            FactKind::Inspected { .. } => "inspected",
+            FactKind::Recalled { .. } => "recalled",
+        }
+    }
+
+    /// Whether this fact creates its lot.
+    pub fn creates_lot(&self) -> bool {
+        matches!(self, FactKind::Origin { .. } | FactKind::Produced { .. })
+    }
+
+    /// The quantity the fact moves, creates or uses, if any.
+    pub fn quantity(&self) -> Option<&Quantity> {
+        match self {
+            FactKind::Origin { quantity, .. }
+            | FactKind::Produced { quantity, .. }
+            | FactKind::Consumed { quantity, .. }
+            | FactKind::Shipped { quantity, .. }
+            | FactKind::Received { quantity, .. } => Some(quantity),
+            FactKind::Inspected { .. } | FactKind::Recalled { .. } => None,
+        }
+    }
+}
+
+/// How a party is involved in a traced event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Involvement {
+    /// Created a lot at its origin.
+    Producer,
+    /// Made a lot from others, or used a lot to make another.
+    Processor,
+    /// Shipped some of a lot.
+    Shipper,
+    /// A shipment was addressed to it.
+    Recipient,
+    /// Recorded a receipt at a market.
+    MarketEntry,
+    /// Recorded a receipt at a warehouse.
+    Warehouse,
+    /// Recorded a receipt at a retailer.
+    Retail,
+    /// Recorded a receipt at a canteen.
+    Canteen,
+    /// Named as supplier on a receipt.
+    Supplier,
+    /// Tested a lot.
+    Tester,
+    /// Recalled a lot (the authority).
+    Recaller,
+}
+
+impl Involvement {
+    /// Whether the party held (or was sent) food from the trace: a recall reaches it.
+    pub fn holds_food(self) -> bool {
+        !matches!(self, Involvement::Tester | Involvement::Recaller)
+    }
+
+    fn of_received(stage: Stage) -> Involvement {
+        match stage {
+            Stage::MarketEntry => Involvement::MarketEntry,
+            Stage::Warehouse => Involvement::Warehouse,
+            Stage::Retail => Involvement::Retail,
+            Stage::Canteen => Involvement::Canteen,
+        }
+    }
+}
+
+impl LotFact {
+    /// The facts an event states, one per lot it touches. `links` are the sequence
+    /// numbers of the events its hash links name, in body order.
+    pub fn of_event(
+        body: &EventBody,
+        hash: EventHash,
+        sequence: u64,
+        links: Vec<u64>,
+    ) -> Vec<(LotId, LotFact)> {
+        let fact = |kind: FactKind| LotFact {
+            sequence,
+            hash,
+            occurred_at_millis: body.occurred_at.timestamp_millis(),
+            signer: body.signer.clone(),
+            links: links.clone(),
+            kind,
+        };
+        match &body.kind {
+            EventKind::Origin(origin) => vec![(
+                origin.lot.lot_id.clone(),
+                fact(FactKind::Origin {
+                    product_name: origin.lot.product_name.clone(),
+                    product_category: origin.lot.product_category.clone(),
+                    quantity: origin.lot.quantity.clone(),
+                    production_date: origin.production_date,
+                    origin_region: origin.origin_region.clone(),
+                    origin_place: origin.origin_place.clone(),
+                    certificate_number: origin.certificate_number.clone(),
+                }),
+            )],
+            EventKind::Ship(ship) => vec![(
+                ship.lot_id.clone(),
+                fact(FactKind::Shipped {
+                    quantity: ship.quantity.clone(),
+                    recipient: ship.recipient.clone(),
+                    document_number: ship.document_number.clone(),
+                }),
+            )],
+            EventKind::Receiving(stage, receipt) => vec![(
+                receipt.lot_id.clone(),
+                fact(FactKind::Received {
+                    stage: *stage,
+                    quantity: receipt.quantity.clone(),
+                    supplier: match &receipt.source {
+                        ReceivingSource::Shipment { supplier, .. } => supplier.clone(),
+                        ReceivingSource::Supplier(supplier) => Some(supplier.clone()),
+                    },
+                    certificate_number: receipt.certificate_number.clone(),
+                }),
+            )],
+            EventKind::Transform(transform) => {
+                let mut facts = vec![(
+                    transform.output.lot_id.clone(),
+                    fact(FactKind::Produced {
+                        transform: transform.kind,
+                        product_name: transform.output.product_name.clone(),
+                        product_category: transform.output.product_category.clone(),
+                        quantity: transform.output.quantity.clone(),
+                        inputs: transform
+                            .inputs
+                            .iter()
+                            .map(|input| (input.lot_id.clone(), input.quantity.clone()))
+                            .collect(),
+                    }),
+                )];
+                for input in &transform.inputs {
+                    facts.push((
+                        input.lot_id.clone(),
+                        fact(FactKind::Consumed {
+                            transform: transform.kind,
+                            quantity: input.quantity.clone(),
+                            output: transform.output.lot_id.clone(),
+                        }),
+                    ));
+                }
+                facts
+            }
+            EventKind::Inspection(inspection) => vec![(
+                inspection.lot_id.clone(),
+                fact(FactKind::Inspected {
+                    inspection: inspection.kind,
+                    item: inspection.item.clone(),
+                    value: inspection.value.clone(),
+                    result: inspection.result,
+                }),
+            )],
+            EventKind::Recall(recall) => vec![(
+                recall.lot_id.clone(),
+                fact(FactKind::Recalled {
+                    reason: recall.reason.clone(),
+                    severity: recall.severity,
+                }),
+            )],
+            EventKind::RegisterParty(_)
+            | EventKind::AddKey(_)
+            | EventKind::RevokeKey(_)
+            | EventKind::SetPartyStatus(_) => Vec::new(),
+        }
+    }
+
+    /// The compact encoding the store keeps (postcard).
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).expect("lot facts always serialize")
+    }
+
+    /// Decodes [`LotFact::encode`]'s bytes.
+    pub fn decode(bytes: &[u8]) -> Result<LotFact, String> {
+        postcard::from_bytes(bytes).map_err(|e| format!("lot fact does not decode: {e}"))
+    }
+
+    /// The parties this fact involves and how, the signer first.
+    pub fn involvements(&self) -> Vec<(&PartyId, Involvement)> {
+        let signer = match &self.kind {
+            FactKind::Origin { .. } => Involvement::Producer,
+            FactKind::Produced { .. } | FactKind::Consumed { .. } => Involvement::Processor,
+            FactKind::Shipped { .. } => Involvement::Shipper,
+            FactKind::Received { stage, .. } => Involvement::of_received(*stage),
+            FactKind::Inspected { .. } => Involvement::Tester,
+            FactKind::Recalled { .. } => Involvement::Recaller,
+        };
+        let mut parties = vec![(&self.signer, signer)];
+        match &self.kind {
+            FactKind::Shipped { recipient, .. } => {
+                parties.push((recipient, Involvement::Recipient))
+            }
+            FactKind::Received {
+                supplier: Some(supplier),
+                ..
+            } => parties.push((supplier, Involvement::Supplier)),
+            _ => {}
+        }
+        parties
+    }
+}
+
+/// Where a trace reads lot facts.
+pub trait FactSource {
+    /// Why a read failed.
+    type Error;
+    /// Every fact about the lot, by ascending sequence number (empty for an unknown lot).
+    fn facts(&self, lot_id: &LotId) -> Result<Arc<[LotFact]>, Self::Error>;
+}
+
+/// Bounds and filters of a trace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceOptions {
+    /// Follow at most this many transform steps from the root.
+    pub max_depth: Option<u32>,
+    /// Only events with sequence numbers up to this one (inclusive): what the ledger
+    /// knew then.
+    pub as_of: Option<u64>,
+    /// Report only events that occurred at or after this (Unix milliseconds).
+    pub from_millis: Option<i64>,
+    /// Report only events that occurred before this (Unix milliseconds).
+    pub until_millis: Option<i64>,
+    /// Report only receipts at these stages (other kinds of events are unaffected).
+    pub stages: Option<Vec<Stage>>,
+    /// Upstream only: also trace back the custody of the root lot as this party holds
+    /// it (its receipts of the lot), not only the lot's creation.
+    pub holder: Option<PartyId>,
+}
+
+impl TraceOptions {
+    /// Whether a fact is reported under the window and stage filters.
+    pub fn reports(&self, fact: &LotFact) -> bool {
+        self.from_millis
+            .is_none_or(|from| fact.occurred_at_millis >= from)
+            && self
+                .until_millis
+                .is_none_or(|until| fact.occurred_at_millis < until)
+            && match (&fact.kind, &self.stages) {
+                (FactKind::Received { stage, .. }, Some(stages)) => stages.contains(stage),
+                _ => true,
+            }
+    }
+}
+
+/// Which way a trace goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Where from.
+    Upstream,
+    /// Where to.
+    Downstream,
+}
+
+/// How a traced lot was reached from the one before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Via {
+    /// The transform's sequence number.
+    pub event: u64,
+    /// The lot on the root's side of the transform.
+    pub from: LotId,
+}
+
+/// A lot in a trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TracedLot {
+    /// The lot.
+    pub lot_id: LotId,
+    /// Transform steps from the root (the root is 0).
+    pub depth: u32,
+    /// How it was reached; `None` for the root.
+    pub via: Option<Via>,
+    /// Its creating fact (origin or transform), if known as of the trace.
+    pub created: Option<LotFact>,
+    /// Sequence numbers of its test results.
+    pub inspections: Vec<u64>,
+    /// Sequence numbers of recalls of it.
+    pub recalls: Vec<u64>,
+}
+
+impl TracedLot {
+    /// Product name, if the lot's creation is known.
+    pub fn product_name(&self) -> Option<&Text> {
+        match self.created.as_ref().map(|fact| &fact.kind) {
+            Some(
+                FactKind::Origin { product_name, .. } | FactKind::Produced { product_name, .. },
+            ) => Some(product_name),
+            _ => None,
+        }
+    }
+}
+
+/// An event in a trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TracedEvent {
+    /// The lot the fact is about (a transform is reported on its output when that is
+    /// in the trace).
+    pub lot_id: LotId,
+    /// The fact.
+    pub fact: LotFact,
+}
+
+/// A party in a trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TracedParty {
+    /// The party.
+    pub party_id: PartyId,
+    /// How it is involved, each way once, sorted.
+    pub involvements: Vec<Involvement>,
+    /// Sequence numbers of the reported events that involve it, ascending.
+    pub events: Vec<u64>,
+    /// How the trace reached its first event, from the root lot: each step is linked to
+    /// the one before it by hash, or makes or uses the lot the one before it is on.
+    /// Steps may be events the filters leave out of `events`.
+    pub path: Vec<PathStep>,
+}
+
+/// One step of a path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathStep {
+    /// The event's sequence number.
+    pub sequence: u64,
+    /// The lot it is on.
+    pub lot_id: LotId,
+    /// What it says about the lot ([`FactKind::name`]).
+    pub kind: String,
+    /// Who signed it.
+    pub signer: PartyId,
+}
+
+impl TracedParty {
+    /// Whether a recall reaches it: it held food from the trace or was sent some.
+    pub fn is_affected(&self) -> bool {
+        self.involvements.iter().any(|i| i.holds_food())
+    }
+}
+
+/// A whole trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trace {
+    /// Which way.
+    pub direction: Direction,
+    /// The lot traced from.
+    pub root: LotId,
+    /// Every lot reached, the root first, then by depth as reached.
+    pub lots: Vec<TracedLot>,
+    /// Every reported event, ascending by sequence number.
+    pub events: Vec<TracedEvent>,
+    /// Every party of a reported event, sorted by the sequence of its first event.
+    pub parties: Vec<TracedParty>,
+    /// Whether `max_depth` stopped the trace before it was complete.
+    pub truncated: bool,
+}
+
+/// Events to visit in order of depth, then of arrival.
+#[derive(Default)]
+struct Frontier {
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u32, u64, u64)>>,
+    lots: Vec<LotId>,
+    arrivals: u64,
+}
+
+impl Frontier {
+    fn push(&mut self, depth: u32, lot_id: &LotId, sequence: u64) {
+        self.lots.push(lot_id.clone());
+        self.heap
+            .push(std::cmp::Reverse((depth, self.arrivals, sequence)));
+        self.arrivals += 1;
+    }
+
+    fn pop(&mut self) -> Option<(u32, LotId, u64)> {
+        let std::cmp::Reverse((depth, arrival, sequence)) = self.heap.pop()?;
+        Some((depth, self.lots[arrival as usize].clone(), sequence))
+    }
+}
+
+/// What a traversal collects before it becomes a [`Trace`].
+struct Collector {
+    lots: Vec<TracedLot>,
+    lot_index: HashMap<LotId, usize>,
+    /// Every event visited, reported or not (paths go through them all).
+    events: BTreeMap<u64, TracedEvent>,
+    /// The events that pass the trace's filters.
+    reported: BTreeSet<u64>,
+    truncated: bool,
+}
+
+impl Collector {
+    fn new() -> Collector {
+        Collector {
+            lots: Vec::new(),
+            lot_index: HashMap::new(),
+            events: BTreeMap::new(),
+            reported: BTreeSet::new(),
+            truncated: false,
+        }
+    }
+
+    /// Adds a lot unless already present; returns whether it was new.
+    fn add_lot(&mut self, lot_id: &LotId, depth: u32, via: Option<Via>, facts: &[LotFact]) -> bool {
+        if self.lot_index.contains_key(lot_id) {
+            return false;
+        }
+        let mut lot = TracedLot {
+            lot_id: lot_id.clone(),
+            depth,
+            via,
+            created: None,
+            inspections: Vec::new(),
+            recalls: Vec::new(),
+        };
+        for fact in facts {
+            match fact.kind {
+                FactKind::Origin { .. } | FactKind::Produced { .. } if lot.created.is_none() => {
+                    lot.created = Some(fact.clone());
+                }
+                FactKind::Inspected { .. } => lot.inspections.push(fact.sequence),
+                FactKind::Recalled { .. } => lot.recalls.push(fact.sequence),
+                _ => {}
+            }
+        }
+        self.lot_index.insert(lot_id.clone(), self.lots.len());
+        self.lots.push(lot);
+        true
+    }
+
+    fn add_event(&mut self, lot_id: &LotId, fact: &LotFact, options: &TraceOptions) {
+        match self.events.get(&fact.sequence) {
+            // A transform is kept once: on its output when that is traced.
+            Some(existing)
+                if !matches!(fact.kind, FactKind::Produced { .. })
+                    || existing.fact.kind.creates_lot() => {}
+            _ => {
+                self.events.insert(
+                    fact.sequence,
+                    TracedEvent {
+                        lot_id: lot_id.clone(),
+                        fact: fact.clone(),
+                    },
+                );
+            }
+        }
+        if options.reports(fact) {
+            self.reported.insert(fact.sequence);
+        }
+    }
+
+    fn finish(self, direction: Direction, root: &LotId) -> Trace {
+        // Upstream, the step towards the root is the event that follows this one.
+        let mut follower: HashMap<u64, u64> = HashMap::new();
+        if direction == Direction::Upstream {
+            for event in self.events.values() {
+                for link in &event.fact.links {
+                    follower.entry(*link).or_insert(event.fact.sequence);
+                }
+            }
+        }
+        // Each event's neighbour one step closer to the root.
+        let step_back = |sequence: u64| -> Option<u64> {
+            let event = self.events.get(&sequence)?;
+            let linked = match direction {
+                Direction::Downstream => event
+                    .fact
+                    .links
+                    .iter()
+                    .find(|link| self.events.contains_key(link))
+                    .copied(),
+                Direction::Upstream => follower.get(&sequence).copied(),
+            };
+            if linked.is_some() {
+                return linked;
+            }
+            let lot = &self.lots[*self.lot_index.get(&event.lot_id)?];
+            match &lot.via {
+                Some(via) if via.event != sequence && self.events.contains_key(&via.event) => {
+                    Some(via.event)
+                }
+                _ => None,
+            }
+        };
+        let step = |sequence: u64| {
+            let event = &self.events[&sequence];
+            PathStep {
+                sequence,
+                lot_id: event.lot_id.clone(),
+                kind: event.fact.kind.name().to_owned(),
+                signer: event.fact.signer.clone(),
+            }
+        };
+        let mut parties: BTreeMap<&PartyId, (BTreeSet<Involvement>, Vec<u64>)> = BTreeMap::new();
+        for sequence in &self.reported {
+            let event = &self.events[sequence];
+            for (party, involvement) in event.fact.involvements() {
+                let entry = parties.entry(party).or_default();
+                entry.0.insert(involvement);
+                if entry.1.last() != Some(&event.fact.sequence) {
+                    entry.1.push(event.fact.sequence);
+                }
+            }
+        }
+        let mut parties: Vec<TracedParty> = parties
+            .into_iter()
+            .map(|(party, (involvements, events))| {
+                let mut path = vec![events[0]];
+                while let Some(previous) = step_back(*path.last().expect("not empty")) {
+                    if path.contains(&previous) {
+                        break;
+                    }
+                    path.push(previous);
+                }
+                let path = path.into_iter().rev().map(step).collect();
+                TracedParty {
+                    party_id: party.clone(),
+                    involvements: involvements.into_iter().collect(),
+                    events,
+                    path,
+                }
+            })
+            .collect();
+        parties.sort_by_key(|party| (party.events[0], party.party_id.clone()));
+        Trace {
+            direction,
+            root: root.clone(),
+            lots: self.lots,
+            events: self
+                .events
+                .into_values()
+                .filter(|event| self.reported.contains(&event.fact.sequence))
+                .collect(),
+            parties,
+            truncated: self.truncated,
+        }
+    }
+}
+
+fn known_facts<S: FactSource>(
+    source: &S,
+    lot_id: &LotId,
+    options: &TraceOptions,
+) -> Result<Vec<LotFact>, S::Error> {
+    let facts = source.facts(lot_id)?;
+    let known = match options.as_of {
+        None => facts.len(),
+        Some(as_of) => facts.partition_point(|fact| fact.sequence <= as_of),
+    };
+    Ok(facts[..known].to_vec())
+}
+
+/// Where the lot went: see the module documentation. `None` if the lot did not exist
+/// as of the trace.
+pub fn downstream<S: FactSource>(
+    source: &S,
+    root: &LotId,
+    options: &TraceOptions,
+) -> Result<Option<Trace>, S::Error> {
+    let root_facts = known_facts(source, root, options)?;
+    if !root_facts.iter().any(|fact| fact.kind.creates_lot()) {
+        return Ok(None);
+    }
+    let mut collector = Collector::new();
+    collector.add_lot(root, 0, None, &root_facts);
+    let mut queue = VecDeque::from([(root.clone(), 0u32, root_facts)]);
+    while let Some((lot_id, depth, facts)) = queue.pop_front() {
+        for fact in &facts {
+            collector.add_event(&lot_id, fact, options);
+            if let FactKind::Consumed { output, .. } = &fact.kind {
+                if collector.lot_index.contains_key(output) {
+                    continue;
+                }
+                if options.max_depth.is_some_and(|max| depth >= max) {
+                    collector.truncated = true;
+                    continue;
+                }
+                let output_facts = known_facts(source, output, options)?;
+                let via = Via {
+                    event: fact.sequence,
+                    from: lot_id.clone(),
+                };
+                if collector.add_lot(output, depth + 1, Some(via), &output_facts) {
+                    queue.push_back((output.clone(), depth + 1, output_facts));
+                }
+            }
+        }
+    }
+    Ok(Some(collector.finish(Direction::Downstream, root)))
+}
+
+/// Where the lot came from: see the module documentation. `None` if the lot did not
+/// exist as of the trace.
+pub fn upstream<S: FactSource>(
+    source: &S,
+    root: &LotId,
+    options: &TraceOptions,
+) -> Result<Option<Trace>, S::Error> {
+    let root_facts = known_facts(source, root, options)?;
+    if !root_facts.iter().any(|fact| fact.kind.creates_lot()) {
+        return Ok(None);
+    }
+    let mut collector = Collector::new();
+    let mut facts_of: HashMap<LotId, Vec<LotFact>> = HashMap::new();
+    let mut visited: BTreeSet<u64> = BTreeSet::new();
+    // Events to visit, lowest depth first, so every lot is entered at its least depth.
+    let mut queue = Frontier::default();
+
+    let enter_lot = |collector: &mut Collector,
+                     queue: &mut Frontier,
+                     lot_id: &LotId,
+                     facts: &[LotFact],
+                     depth: u32,
+                     via: Option<Via>| {
+        if collector.add_lot(lot_id, depth, via, facts) {
+            for fact in facts {
+                let creates = fact.kind.creates_lot();
+                let test = matches!(
+                    fact.kind,
+                    FactKind::Inspected { .. } | FactKind::Recalled { .. }
+                );
+                if creates || test {
+                    queue.push(depth, lot_id, fact.sequence);
+                }
+            }
+        }
+    };
+    enter_lot(&mut collector, &mut queue, root, &root_facts, 0, None);
+    if let Some(holder) = &options.holder {
+        for fact in &root_facts {
+            if &fact.signer == holder && matches!(fact.kind, FactKind::Received { .. }) {
+                queue.push(0, root, fact.sequence);
+            }
+        }
+    }
+    facts_of.insert(root.clone(), root_facts);
+
+    while let Some((depth, lot_id, sequence)) = queue.pop() {
+        if !visited.insert(sequence) {
+            continue;
+        }
+        let facts = &facts_of[&lot_id];
+        let Ok(at) = facts.binary_search_by_key(&sequence, |fact| fact.sequence) else {
+            continue;
+        };
+        let fact = facts[at].clone();
+        collector.add_event(&lot_id, &fact, options);
+        match &fact.kind {
+            FactKind::Produced { inputs, .. } => {
+                if options.max_depth.is_some_and(|max| depth >= max) {
+                    collector.truncated |= !inputs.is_empty();
+                    continue;
+                }
+                for ((input, _), link) in inputs.iter().zip(&fact.links) {
+                    if !facts_of.contains_key(input) {
+                        let input_facts = known_facts(source, input, options)?;
+                        facts_of.insert(input.clone(), input_facts);
+                    }
+                    let via = Via {
+                        event: fact.sequence,
+                        from: lot_id.clone(),
+                    };
+                    enter_lot(
+                        &mut collector,
+                        &mut queue,
+                        input,
+                        &facts_of[input],
+                        depth + 1,
+                        Some(via),
+                    );
+                    let input_depth = collector.lots[collector.lot_index[input]].depth;
+                    queue.push(input_depth, input, *link);
+                }
+            }
+            FactKind::Shipped { .. } | FactKind::Received { .. } => {
+                for link in &fact.links {
+                    queue.push(depth, &lot_id, *link);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(Some(collector.finish(Direction::Upstream, root)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::parse_timestamp;
+
+    #[test]
+    fn facts_round_trip_through_their_encoding() {
+        let fact = LotFact {
+            sequence: 7,
+            hash: EventHash([9; 32]),
+            occurred_at_millis: parse_timestamp("2026-03-01T08:00:00+08:00")
+                .unwrap()
+                .timestamp_millis(),
+            signer: PartyId::uscc_with_check("91110112MA0000001").unwrap(),
+            links: vec![3, 5],
+            kind: FactKind::Received {
+                stage: Stage::Canteen,
+                quantity: Quantity::parse("12.50", "kg").unwrap(),
+                supplier: None,
+                certificate_number: Some(Text::parse("HG-1", 64).unwrap()),
+            },
+        };
+        let bytes = fact.encode();
+        assert_eq!(LotFact::decode(&bytes).unwrap(), fact);
+        assert!(LotFact::decode(&bytes[..bytes.len() - 1]).is_err());
+    }
+}
