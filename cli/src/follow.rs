@@ -83,12 +83,11 @@ impl Followed {
             // An event that does not decode is kept with no index entries: the audit
             // reports it at its sequence number.
             let index = match &body {
-                Ok(signed) => EventIndex {
-                    lots: signed.body().lot_ids().into_iter().cloned().collect(),
-                    parties: signed.body().party_ids().into_iter().cloned().collect(),
-                    occurred_at_millis: signed.body().occurred_at.timestamp_millis(),
-                    links: signed.body().kind.links(),
-                },
+                Ok(signed) => {
+                    EventIndex::of(signed.body(), signed.hash(), event.sequence, |link| {
+                        store.sequence_of(link).ok().flatten()
+                    })
+                }
                 Err(_) => EventIndex::default(),
             };
             let tree_nodes = frontier.append(leaf_hash(

@@ -257,12 +257,9 @@ fn replay(
         let body = event.body();
         let group = CommitGroup {
             events: vec![NewEvent {
-                index: EventIndex {
-                    lots: body.lot_ids().into_iter().cloned().collect(),
-                    parties: body.party_ids().into_iter().cloned().collect(),
-                    occurred_at_millis: body.occurred_at.timestamp_millis(),
-                    links: body.kind.links(),
-                },
+                index: EventIndex::of(body, event.hash(), sequence, |link| {
+                    replay.sequence_of(link).ok().flatten()
+                }),
                 event: stored.clone(),
             }],
             lots: changes.new_lot.into_iter().collect(),

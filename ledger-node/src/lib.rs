@@ -178,6 +178,11 @@ impl DataDir {
         self.0.join("node.key")
     }
 
+    /// The inspectors' token file (hashes only).
+    pub fn inspector_tokens(&self) -> PathBuf {
+        self.0.join("inspector-tokens")
+    }
+
     /// The demo authority's key file.
     pub fn demo_authority_key(&self) -> PathBuf {
         self.0.join("demo-authority.key")
@@ -245,11 +250,30 @@ fn resolve_log_origin(data_dir: &DataDir, wanted: Option<&str>) -> anyhow::Resul
     }
 }
 
+/// How the node serves its query API.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// The inspector token file (see `query_api::auth`).
+    pub inspector_tokens: PathBuf,
+    /// Lot facts the trace cache holds at most.
+    pub cached_facts: u64,
+}
+
+impl HttpOptions {
+    /// The defaults for a data directory: its `inspector-tokens` file.
+    pub fn for_data_dir(data_dir: &DataDir) -> HttpOptions {
+        HttpOptions {
+            inspector_tokens: data_dir.inspector_tokens(),
+            cached_facts: query_api::DEFAULT_CACHED_FACTS,
+        }
+    }
+}
+
 /// Serves gRPC on `grpc` and the query API on `http` until `shutdown` completes.
 pub async fn run(
     ledger: Ledger,
     grpc: TcpListener,
-    http: Option<TcpListener>,
+    http: Option<(TcpListener, HttpOptions)>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -260,10 +284,19 @@ pub async fn run(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let http_task = http.map(|listener| {
-        let state = query_api::AppState::new(ledger.store().clone())
-            .with_verifier_key(ledger.verifier_key());
-        let router = query_api::router(state);
+    let http_task = match http {
+        None => None,
+        Some((listener, options)) => {
+            let inspectors = query_api::auth::Inspectors::from_file(&options.inspector_tokens)
+                .map_err(|e| anyhow::anyhow!("inspector tokens: {e}"))?;
+            let state = query_api::AppState::new(ledger.store().clone())
+                .with_cached_facts(options.cached_facts)
+                .with_inspectors(inspectors)
+                .with_verifier_key(ledger.verifier_key());
+            Some((listener, query_api::router(state)))
+        }
+    };
+    let http_task = http_task.map(|(listener, router)| {
         let stop = stopped(stop_rx.clone());
         tokio::spawn(async move {
             axum::serve(listener, router)

@@ -9,7 +9,9 @@ use clap::Parser;
 use district_synth::{Recorder, Scale, authority_id};
 use ledger_core::PartyId;
 use ledger_core::model::PartyRole;
-use ledger_node::{AuthorityIdentity, DataDir, WriterConfig, initialize, keys, open_ledger};
+use ledger_node::{
+    AuthorityIdentity, DataDir, HttpOptions, WriterConfig, initialize, keys, open_ledger,
+};
 use ledger_proto::Signer;
 use tracing_subscriber::EnvFilter;
 
@@ -46,6 +48,13 @@ struct Args {
     /// is new; default foodtrace/ledger).
     #[arg(long)]
     log_origin: Option<String>,
+    /// The inspectors' token file (default: `inspector-tokens` in the data directory;
+    /// manage it with `foodtrace inspector add|revoke`).
+    #[arg(long, env = "FOODTRACE_INSPECTOR_TOKENS")]
+    inspector_tokens: Option<PathBuf>,
+    /// Lot facts the trace cache keeps in memory at most (about 250 bytes each).
+    #[arg(long, default_value_t = query_api::DEFAULT_CACHED_FACTS)]
+    cached_facts: u64,
 }
 
 #[tokio::main]
@@ -137,7 +146,14 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding HTTP to {}", args.http_listen))?;
     tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, data_dir = %args.data_dir.display(), "serving");
-    ledger_node::run(ledger, grpc, Some(http), shutdown_signal()).await?;
+    let http_options = HttpOptions {
+        inspector_tokens: args
+            .inspector_tokens
+            .clone()
+            .unwrap_or_else(|| data_dir.inspector_tokens()),
+        cached_facts: args.cached_facts,
+    };
+    ledger_node::run(ledger, grpc, Some((http, http_options)), shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

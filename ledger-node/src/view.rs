@@ -67,6 +67,15 @@ impl<'a> PendingView<'a> {
         }
     }
 
+    /// The sequence number of an admitted event, pending or stored (`None` if unknown or
+    /// unreadable: admission has read it already, so neither happens in practice).
+    pub fn sequence_of(&self, hash: &EventHash) -> Option<u64> {
+        match self.events.get(hash) {
+            Some(event) => Some(event.sequence),
+            None => self.store.sequence_of(hash).ok().flatten(),
+        }
+    }
+
     /// A pending event by hash.
     pub fn pending_event(&self, hash: &EventHash) -> Option<&ViewedEvent> {
         self.events.get(hash)

@@ -309,12 +309,9 @@ impl Writer<'_> {
                             body: event.body_bytes().to_vec(),
                             signature: *event.signature(),
                         },
-                        index: EventIndex {
-                            lots: body.lot_ids().into_iter().cloned().collect(),
-                            parties: body.party_ids().into_iter().cloned().collect(),
-                            occurred_at_millis: body.occurred_at.timestamp_millis(),
-                            links: body.kind.links(),
-                        },
+                        index: EventIndex::of(body, hash, sequence, |link| {
+                            view.sequence_of(link)
+                        }),
                     });
                     group.lots.extend(changes.new_lot);
                     group.parties.extend(changes.party);

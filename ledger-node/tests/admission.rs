@@ -161,6 +161,14 @@ impl LedgerStore for FlakyStore {
     ) -> Result<Vec<u64>, StoreError> {
         self.inner.lot_events(lot_id, after, limit)
     }
+    fn lot_facts(
+        &self,
+        lot_id: &ledger_core::LotId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ledger_core::trace::LotFact>, StoreError> {
+        self.inner.lot_facts(lot_id, after, limit)
+    }
     fn party_events(
         &self,
         party_id: &ledger_core::PartyId,

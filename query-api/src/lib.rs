@@ -20,20 +20,47 @@ use ledger_core::merkle::{consistency_proof, inclusion_proof};
 use ledger_store::{LedgerStore, StoreError, StoreTree};
 use serde::Serialize;
 
+pub mod auth;
+pub mod facts;
+mod inspect;
+pub mod views;
+
+use auth::Inspectors;
+use facts::LedgerCache;
+
+/// Lot facts the trace cache holds by default (about 60 MiB).
+pub const DEFAULT_CACHED_FACTS: u64 = 250_000;
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     store: Arc<dyn LedgerStore>,
+    cache: Arc<LedgerCache>,
+    inspectors: Arc<Inspectors>,
     verifier_key: Option<Arc<str>>,
 }
 
 impl AppState {
-    /// State over `store`.
+    /// State over `store`, with no inspector yet (every inspector route answers 401).
     pub fn new(store: Arc<dyn LedgerStore>) -> AppState {
         AppState {
+            cache: Arc::new(LedgerCache::new(store.clone(), DEFAULT_CACHED_FACTS)),
             store,
+            inspectors: Arc::new(Inspectors::fixed(Vec::new())),
             verifier_key: None,
         }
+    }
+
+    /// Lets these inspectors in.
+    pub fn with_inspectors(mut self, inspectors: Inspectors) -> AppState {
+        self.inspectors = Arc::new(inspectors);
+        self
+    }
+
+    /// Caches at most this many lot facts for traces.
+    pub fn with_cached_facts(mut self, max_facts: u64) -> AppState {
+        self.cache = Arc::new(LedgerCache::new(self.store.clone(), max_facts));
+        self
     }
 
     /// Also serve the log's verifier key.
@@ -43,9 +70,21 @@ impl AppState {
     }
 }
 
-/// The API's routes.
+/// The API's routes: the public ones (health, status, the verifiable log) and the
+/// inspector routes (lots, traces, parties, events), which need a bearer token.
 pub fn router(state: AppState) -> Router {
+    let inspector = Router::new()
+        .route("/v1/lots/{lot}", get(inspect::lot))
+        .route("/v1/lots/{lot}/trace/{direction}", get(inspect::trace))
+        .route("/v1/parties/{party}", get(inspect::party))
+        .route("/v1/parties/{party}/events", get(inspect::party_events))
+        .route("/v1/events/{sequence}", get(inspect::event))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            inspect::require_inspector,
+        ));
     Router::new()
+        .merge(inspector)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/v1/status", get(status))
         .route("/v1/log", get(log_info))
@@ -101,6 +140,12 @@ impl ApiError {
             detail: detail.into(),
             parameter,
         }
+    }
+}
+
+impl From<std::convert::Infallible> for ApiError {
+    fn from(never: std::convert::Infallible) -> ApiError {
+        match never {}
     }
 }
 

@@ -102,9 +102,10 @@ impl TestNode {
             .expect("bind HTTP");
         let grpc_addr = grpc.local_addr().expect("address");
         let http_addr = http.local_addr().expect("address");
+        let http_options = ledger_node::HttpOptions::for_data_dir(&DataDir::new(&data_dir));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            ledger_node::run(ledger, grpc, Some(http), async {
+            ledger_node::run(ledger, grpc, Some((http, http_options)), async {
                 let _ = stopped.await;
             })
             .await

@@ -9,14 +9,14 @@
 //! |---------------|--------------------------------------------------|-------|
 //! | `events`      | sequence (u64 big-endian)                        | envelope, below |
 //! | `by_hash`     | event hash (32 bytes)                            | sequence (u64 BE) |
-//! | `by_lot`      | lot id, `0x00`, sequence (u64 BE)                | empty |
+//! | `by_lot`      | lot id, `0x00`, sequence (u64 BE)                | what the event says about the lot: a `LotFact` (postcard) |
 //! | `by_party`    | party id, `0x00`, occurred-at ms (i64 BE, sign bit flipped), sequence (u64 BE) | empty |
 //! | `followers`   | linked event hash (32 bytes), sequence (u64 BE)  | empty |
 //! | `lots`        | lot id                                           | JSON `LotRecord` |
 //! | `parties`     | party id                                         | JSON `PartyRecord` |
 //! | `tree`        | level (1 byte), index (u64 BE)                   | Merkle node (32 bytes) |
 //! | `checkpoints` | tree size (u64 BE)                               | signed note (UTF-8) |
-//! | `meta`        | `next_sequence`, `authority`, `format`           | u64 BE, party id, `1` |
+//! | `meta`        | `next_sequence`, `authority`, `format`           | u64 BE, party id, `2` |
 //!
 //! Ids never contain `0x00` (they exclude control characters), so the separator keeps
 //! one id's keys from running into another's whose id it prefixes.
@@ -38,6 +38,7 @@ use ledger_core::ids::{EventHash, LotId, PartyId};
 use ledger_core::merkle::TreeHash;
 use ledger_core::model::PartyRole;
 use ledger_core::state::{LotRecord, PartyRecord};
+use ledger_core::trace::LotFact;
 use ledger_store::{
     CommitGroup, LedgerStore, PartyEventRef, StoreError, StoreErrorKind, StoredCheckpoint,
     StoredEvent, check_continues,
@@ -73,7 +74,10 @@ const ALL_CFS: [&str; 10] = [
 const META_NEXT_SEQUENCE: &[u8] = b"next_sequence";
 const META_AUTHORITY: &[u8] = b"authority";
 const META_FORMAT: &[u8] = b"format";
-const FORMAT_VERSION: u8 = 1;
+/// The layout version in `meta/format`: 2 added lot facts to `by_lot` values.
+const FORMAT_VERSION: u8 = 2;
+/// The event envelope's format byte.
+const ENVELOPE_FORMAT: u8 = 1;
 const ENVELOPE_HEADER: usize = 1 + 8 + 32 + 64;
 
 /// Tuning for the RocksDB store.
@@ -152,7 +156,7 @@ fn stored_checkpoint(key: &[u8], value: &[u8]) -> Result<StoredCheckpoint, Store
 
 fn encode_envelope(event: &StoredEvent) -> Vec<u8> {
     let mut value = Vec::with_capacity(ENVELOPE_HEADER + event.body.len());
-    value.push(FORMAT_VERSION);
+    value.push(ENVELOPE_FORMAT);
     value.extend_from_slice(&event.recorded_at.timestamp_millis().to_be_bytes());
     value.extend_from_slice(event.hash.as_bytes());
     value.extend_from_slice(&event.signature);
@@ -161,7 +165,7 @@ fn encode_envelope(event: &StoredEvent) -> Vec<u8> {
 }
 
 fn decode_envelope(sequence: u64, value: &[u8]) -> Result<StoredEvent, StoreError> {
-    if value.len() < ENVELOPE_HEADER || value[0] != FORMAT_VERSION {
+    if value.len() < ENVELOPE_HEADER || value[0] != ENVELOPE_FORMAT {
         return Err(corrupt(format!(
             "event {sequence}: envelope is damaged ({} bytes)",
             value.len()
@@ -301,19 +305,33 @@ impl RocksStore {
         start: &[u8],
         mut keep_going: impl FnMut(&[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        for item in self
-            .db
-            .iterator_cf(self.cf(cf), IteratorMode::From(start, Direction::Forward))
-        {
-            let (key, _) = item.map_err(io)?;
+        self.scan_entries(cf, prefix, start, |suffix, _| keep_going(suffix))
+    }
+
+    /// Entries of `cf` whose keys start with `prefix`, from `start` on, with `prefix`
+    /// stripped from the keys.
+    fn scan_entries(
+        &self,
+        cf: &str,
+        prefix: &[u8],
+        start: &[u8],
+        mut keep_going: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut iterator = self.db.raw_iterator_cf(self.cf(cf));
+        iterator.seek(start);
+        while iterator.valid() {
+            let (Some(key), Some(value)) = (iterator.key(), iterator.value()) else {
+                break;
+            };
             let Some(suffix) = key.strip_prefix(prefix) else {
                 break;
             };
-            if !keep_going(suffix) {
+            if !keep_going(suffix, value) {
                 break;
             }
+            iterator.next();
         }
-        Ok(())
+        iterator.status().map_err(io)
     }
 }
 
@@ -331,8 +349,12 @@ impl LedgerStore for RocksStore {
             let seq = event.sequence.to_be_bytes();
             batch.put_cf(self.cf(CF_EVENTS), seq, encode_envelope(event));
             batch.put_cf(self.cf(CF_BY_HASH), event.hash.as_bytes(), seq);
-            for lot in &new.index.lots {
-                batch.put_cf(self.cf(CF_BY_LOT), id_key(lot.as_str(), &[&seq]), []);
+            for (lot, fact) in &new.index.lots {
+                batch.put_cf(
+                    self.cf(CF_BY_LOT),
+                    id_key(lot.as_str(), &[&seq]),
+                    fact.encode(),
+                );
             }
             let time = flip(new.index.occurred_at_millis);
             for party in &new.index.parties {
@@ -435,6 +457,39 @@ impl LedgerStore for RocksStore {
             bad.is_none()
         })?;
         bad.map_or(Ok(sequences), Err)
+    }
+
+    fn lot_facts(
+        &self,
+        lot_id: &LotId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<LotFact>, StoreError> {
+        let start_seq = match after {
+            Some(u64::MAX) => return Ok(Vec::new()),
+            Some(after) => after + 1,
+            None => 0,
+        };
+        let prefix = id_key(lot_id.as_str(), &[]);
+        let start = id_key(lot_id.as_str(), &[&start_seq.to_be_bytes()]);
+        let mut facts = Vec::new();
+        let mut bad = None;
+        self.scan_entries(CF_BY_LOT, &prefix, &start, |suffix, value| {
+            if facts.len() >= limit {
+                return false;
+            }
+            match LotFact::decode(value) {
+                Ok(fact) => facts.push(fact),
+                Err(e) => {
+                    bad = Some(corrupt(format!(
+                        "lot {lot_id}, event {}: {e}",
+                        read_u64(suffix, "by_lot key").unwrap_or(u64::MAX)
+                    )))
+                }
+            }
+            bad.is_none()
+        })?;
+        bad.map_or(Ok(facts), Err)
     }
 
     fn party_events(

@@ -12,7 +12,9 @@
 use chrono::{DateTime, TimeZone, Utc};
 use ledger_core::ids::{EventHash, KeyId, LotId, PartyId};
 use ledger_core::model::{PartyRole, PartyStatus, Quantity, RegionCode, Text};
+use ledger_core::model::{InspectionKind, InspectionResult};
 use ledger_core::state::{KeyRecord, LotRecord, PartyRecord};
+use ledger_core::trace::{FactKind, LotFact};
 
 use ledger_core::merkle::{Frontier, NodeReader, leaf_hash};
 
@@ -31,6 +33,7 @@ macro_rules! store_conformance_tests {
             commit_must_continue_the_log,
             rejected_commit_writes_nothing,
             lot_events_page_in_order,
+            lot_facts_read_back,
             party_events_by_time_range,
             followers_are_indexed,
             registry_and_lots_are_stored,
@@ -75,6 +78,27 @@ fn at_millis(millis: i64) -> DateTime<Utc> {
         .expect("valid time")
 }
 
+/// A made-up lot fact: a quick test of `lot` by the event at `sequence`.
+pub fn fact_of(sequence: u64, lot: &str, occurred_at_millis: i64) -> LotFact {
+    LotFact {
+        sequence,
+        hash: hash_of(sequence),
+        occurred_at_millis,
+        signer: party_id(sequence as usize),
+        links: (0..sequence % 3).map(|back| sequence - back - 1).collect(),
+        kind: FactKind::Inspected {
+            inspection: InspectionKind::QuickTest,
+            item: Text::parse(&format!("item of {lot}"), 64).expect("valid text"),
+            value: Text::parse(&sequence.to_string(), 64).expect("valid text"),
+            result: if sequence % 2 == 0 {
+                InspectionResult::Pass
+            } else {
+                InspectionResult::Fail
+            },
+        },
+    }
+}
+
 /// A stored event with made-up bytes at `sequence`, about `lots`, naming `parties`,
 /// following `links`.
 pub fn new_event(
@@ -95,7 +119,10 @@ pub fn new_event(
             signature,
         },
         index: EventIndex {
-            lots: lots.iter().map(|l| lot_id(l)).collect(),
+            lots: lots
+                .iter()
+                .map(|l| (lot_id(l), fact_of(sequence, l, occurred_at_millis)))
+                .collect(),
             parties: parties.to_vec(),
             occurred_at_millis,
             links: links.to_vec(),
@@ -285,6 +312,42 @@ pub fn lot_events_page_in_order(store: &dyn LedgerStore) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A lot's facts read back exactly, in order, paged, and only its own.
+pub fn lot_facts_read_back(store: &dyn LedgerStore) {
+    let events = (0..10)
+        .map(|seq| {
+            let lots: &[&str] = if seq % 2 == 0 {
+                &["L-even", "L-all"]
+            } else {
+                &["L-all"]
+            };
+            new_event(seq, lots, &[], 1_000 * seq as i64, &[])
+        })
+        .collect();
+    store
+        .commit(&CommitGroup {
+            events,
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    let all = store.lot_facts(&lot_id("L-all"), None, 100).unwrap();
+    let expected: Vec<_> = (0..10)
+        .map(|seq| fact_of(seq, "L-all", 1_000 * seq as i64))
+        .collect();
+    assert_eq!(all, expected);
+    assert_eq!(
+        store.lot_facts(&lot_id("L-even"), Some(3), 2).unwrap(),
+        vec![fact_of(4, "L-even", 4_000), fact_of(6, "L-even", 6_000)]
+    );
+    assert!(
+        store
+            .lot_facts(&lot_id("L-all"), Some(u64::MAX), 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.lot_facts(&lot_id("L"), None, 100).unwrap().is_empty());
 }
 
 /// A party's events come by time of occurrence within the range, then by sequence.

@@ -22,7 +22,9 @@ pub use mem::MemStore;
 use chrono::{DateTime, Utc};
 use ledger_core::ids::{EventHash, LotId, PartyId};
 use ledger_core::merkle::{NewNode, NodeReader, TreeHash};
+use ledger_core::model::EventBody;
 use ledger_core::state::{LotRecord, PartyRecord};
+use ledger_core::trace::LotFact;
 
 /// An event as stored: its place in the log and the exact bytes that were signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,14 +44,35 @@ pub struct StoredEvent {
 /// The index entries of one event, computed by the node from the decoded body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventIndex {
-    /// Lots the event is about (its own lot, and a transform's input lots).
-    pub lots: Vec<LotId>,
+    /// Lots the event is about (its own lot, and a transform's input lots), each with
+    /// what the event says about it: the lot index keeps these for traces.
+    pub lots: Vec<(LotId, LotFact)>,
     /// Parties the event names (signer first).
     pub parties: Vec<PartyId>,
     /// When the event occurred, as Unix milliseconds (for the party-and-time index).
     pub occurred_at_millis: i64,
     /// Events this one follows (its hash links up); the store indexes them downwards.
     pub links: Vec<EventHash>,
+}
+
+impl EventIndex {
+    /// The index entries of an event: `link_sequence` finds the sequence number of an
+    /// event it links to (a link it cannot find is left out of the lot facts).
+    pub fn of(
+        body: &EventBody,
+        hash: EventHash,
+        sequence: u64,
+        link_sequence: impl Fn(&EventHash) -> Option<u64>,
+    ) -> EventIndex {
+        let links = body.kind.links();
+        let link_sequences = links.iter().filter_map(&link_sequence).collect();
+        EventIndex {
+            lots: LotFact::of_event(body, hash, sequence, link_sequences),
+            parties: body.party_ids().into_iter().cloned().collect(),
+            occurred_at_millis: body.occurred_at.timestamp_millis(),
+            links,
+        }
+    }
 }
 
 /// One new event and its index entries.
@@ -168,6 +191,14 @@ pub trait LedgerStore: Send + Sync {
         to_millis: i64,
         limit: usize,
     ) -> Result<Vec<PartyEventRef>, StoreError>;
+    /// What the lot's events say about it ([`EventIndex::lots`]), by ascending sequence
+    /// number, after `after` (exclusive), at most `limit`.
+    fn lot_facts(
+        &self,
+        lot_id: &LotId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<LotFact>, StoreError>;
     /// Sequence numbers of the events that link to `hash` (what followed it), ascending.
     fn followers(&self, hash: &EventHash) -> Result<Vec<u64>, StoreError>;
     /// A lot.

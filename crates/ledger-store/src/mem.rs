@@ -7,6 +7,7 @@ use ledger_core::ids::{EventHash, LotId, PartyId};
 use ledger_core::merkle::TreeHash;
 use ledger_core::model::PartyRole;
 use ledger_core::state::{LotRecord, PartyRecord};
+use ledger_core::trace::LotFact;
 
 use crate::{
     CommitGroup, LedgerStore, PartyEventRef, StoreError, StoredCheckpoint, StoredEvent,
@@ -17,7 +18,7 @@ use crate::{
 struct Inner {
     events: Vec<StoredEvent>,
     by_hash: HashMap<EventHash, u64>,
-    by_lot: BTreeSet<(LotId, u64)>,
+    by_lot: BTreeMap<(LotId, u64), LotFact>,
     by_party: BTreeSet<(PartyId, PartyEventRef)>,
     followers: HashMap<EventHash, Vec<u64>>,
     lots: HashMap<LotId, LotRecord>,
@@ -56,8 +57,8 @@ impl LedgerStore for MemStore {
         for new in &group.events {
             let sequence = new.event.sequence;
             inner.by_hash.insert(new.event.hash, sequence);
-            for lot in &new.index.lots {
-                inner.by_lot.insert((lot.clone(), sequence));
+            for (lot, fact) in &new.index.lots {
+                inner.by_lot.insert((lot.clone(), sequence), fact.clone());
             }
             for party in &new.index.parties {
                 inner.by_party.insert((
@@ -122,9 +123,29 @@ impl LedgerStore for MemStore {
             .read()
             .by_lot
             .range((lot_id.clone(), start)..)
-            .take_while(|(lot, _)| lot == lot_id)
+            .take_while(|((lot, _), _)| lot == lot_id)
             .take(limit)
-            .map(|(_, sequence)| *sequence)
+            .map(|((_, sequence), _)| *sequence)
+            .collect())
+    }
+
+    fn lot_facts(
+        &self,
+        lot_id: &LotId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<LotFact>, StoreError> {
+        let start = after.map_or(0, |a| a.saturating_add(1));
+        if after == Some(u64::MAX) {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .read()
+            .by_lot
+            .range((lot_id.clone(), start)..)
+            .take_while(|((lot, _), _)| lot == lot_id)
+            .take(limit)
+            .map(|(_, fact)| fact.clone())
             .collect())
     }
 

@@ -1,0 +1,450 @@
+//! The inspector routes: lots, traces, parties, events. All behind a bearer token.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use ledger_core::ids::{LotId, PartyId};
+use ledger_core::model::Stage;
+use ledger_core::trace::{FactKind, FactSource, TraceOptions, downstream, upstream};
+use ledger_store::PartyEventRef;
+
+use crate::auth::AuthError;
+use crate::views::{
+    EventView, LotView, PartyEventView, PartyEventsPage, PartySummary, PartyView, RecallView,
+    TraceView,
+};
+use crate::{ApiError, AppState, Params, number, refuse_unknown};
+
+/// Lets a request through only with a valid, unrevoked inspector token.
+pub(crate) async fn require_inspector(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match state.inspectors.check(authorization) {
+        Ok(_) => next.run(request).await,
+        Err(error) => {
+            let (status, title, detail) = match error {
+                AuthError::Missing(why) => (StatusCode::UNAUTHORIZED, "Unauthorized", why.to_owned()),
+                AuthError::Unknown => (
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    "this inspector token is not recognised".to_owned(),
+                ),
+                AuthError::Revoked(name) => (
+                    StatusCode::FORBIDDEN,
+                    "Forbidden",
+                    format!("the token of inspector '{name}' has been revoked"),
+                ),
+            };
+            let mut response = ApiError {
+                status,
+                title,
+                detail,
+                parameter: None,
+            }
+            .into_response();
+            if status == StatusCode::UNAUTHORIZED {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"foodtrace inspectors\""),
+                );
+            }
+            response
+        }
+    }
+}
+
+/// Runs blocking reads (store, cache) off the async runtime.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || work(&state))
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            title: "Internal error",
+            detail: e.to_string(),
+            parameter: None,
+        })?
+}
+
+fn lot_param(text: &str) -> Result<LotId, ApiError> {
+    LotId::parse(text).map_err(|e| ApiError::bad("lot", e.0))
+}
+
+fn party_param(text: &str) -> Result<PartyId, ApiError> {
+    PartyId::parse(text).map_err(|e| ApiError::bad("party", e.0))
+}
+
+/// A time parameter: RFC 3339, or a date `YYYY-MM-DD` meaning its start in Beijing time.
+fn time_param(
+    params: &HashMap<String, String>,
+    name: &'static str,
+) -> Result<Option<i64>, ApiError> {
+    let Some(text) = params.get(name) else {
+        return Ok(None);
+    };
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Some(time.timestamp_millis()));
+    }
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        ApiError::bad(
+            name,
+            format!("'{text}' is neither an RFC 3339 time nor a date YYYY-MM-DD"),
+        )
+    })?;
+    let beijing = FixedOffset::east_opt(8 * 3600).expect("valid offset");
+    let start = date
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(beijing).single())
+        .ok_or_else(|| ApiError::bad(name, format!("'{text}' is out of range")))?;
+    Ok(Some(start.timestamp_millis()))
+}
+
+fn stages_param(params: &HashMap<String, String>) -> Result<Option<Vec<Stage>>, ApiError> {
+    let Some(text) = params.get("stage") else {
+        return Ok(None);
+    };
+    text.split(',')
+        .map(|name| match name.trim() {
+            "market_entry" => Ok(Stage::MarketEntry),
+            "warehouse" => Ok(Stage::Warehouse),
+            "retail" => Ok(Stage::Retail),
+            "canteen" => Ok(Stage::Canteen),
+            other => Err(ApiError::bad(
+                "stage",
+                format!(
+                    "'{other}' is not a stage: use market_entry, warehouse, retail or canteen"
+                ),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// The sequence number a read covers: the caller's `as_of` capped to what exists.
+fn as_of(params: &HashMap<String, String>, n_events: u64) -> Result<Option<u64>, ApiError> {
+    let asked = number(params, "as_of")?;
+    Ok(match (asked, n_events) {
+        (_, 0) => None,
+        (Some(asked), n) => Some(asked.min(n - 1)),
+        (None, n) => Some(n - 1),
+    })
+}
+
+fn unknown_lot(lot_id: &LotId) -> ApiError {
+    ApiError::not_found(Some("lot"), format!("no lot '{lot_id}' in the ledger"))
+}
+
+fn summary(state: &AppState, party_id: &PartyId) -> Result<PartySummary, ApiError> {
+    let record = state.cache.party(party_id)?;
+    Ok(PartySummary::of(party_id, record.as_deref()))
+}
+
+/// `GET /v1/lots/{lot}/trace/{direction}`.
+pub(crate) async fn trace(
+    State(state): State<AppState>,
+    Path((lot, direction)): Path<(String, String)>,
+    Query(params): Params,
+) -> Result<Json<TraceView>, ApiError> {
+    refuse_unknown(
+        &params,
+        &["max_depth", "as_of", "from", "until", "stage", "holder"],
+    )?;
+    let lot_id = lot_param(&lot)?;
+    let downstream_wanted = match direction.as_str() {
+        "down" => true,
+        "up" => false,
+        other => {
+            return Err(ApiError::not_found(
+                Some("direction"),
+                format!("no trace direction '{other}': use up or down"),
+            ));
+        }
+    };
+    let max_depth = number(&params, "max_depth")?
+        .map(|d| u32::try_from(d).map_err(|_| ApiError::bad("max_depth", "is too large")))
+        .transpose()?;
+    let mut options = TraceOptions {
+        max_depth,
+        as_of: None,
+        from_millis: time_param(&params, "from")?,
+        until_millis: time_param(&params, "until")?,
+        stages: stages_param(&params)?,
+        holder: params.get("holder").map(|h| party_param(h)).transpose()?,
+    };
+    if options.holder.is_some() && downstream_wanted {
+        return Err(ApiError::bad(
+            "holder",
+            "only an upstream trace starts from a holder",
+        ));
+    }
+    let view = blocking(&state, move |state| {
+        let n_events = state.cache.catch_up()?;
+        let Some(as_of) = as_of(&params, n_events)? else {
+            return Err(unknown_lot(&lot_id));
+        };
+        options.as_of = Some(as_of);
+        let trace = if downstream_wanted {
+            downstream(&*state.cache, &lot_id, &options)?
+        } else {
+            upstream(&*state.cache, &lot_id, &options)?
+        }
+        .ok_or_else(|| unknown_lot(&lot_id))?;
+        let mut parties = HashMap::new();
+        for party in &trace.parties {
+            parties.insert(party.party_id.clone(), summary(state, &party.party_id)?);
+        }
+        Ok(TraceView::of(&trace, as_of, |id| parties[id].clone()))
+    })
+    .await?;
+    Ok(Json(view))
+}
+
+/// `GET /v1/lots/{lot}`: details, recall status (inherited too), tests, and a page of
+/// its history.
+pub(crate) async fn lot(
+    State(state): State<AppState>,
+    Path(lot): Path<String>,
+    Query(params): Params,
+) -> Result<Json<LotView>, ApiError> {
+    refuse_unknown(&params, &["after", "limit", "as_of"])?;
+    let lot_id = lot_param(&lot)?;
+    let after = number(&params, "after")?;
+    let limit = number(&params, "limit")?.unwrap_or(500);
+    if !(1..=5000).contains(&limit) {
+        return Err(ApiError::bad("limit", "must be from 1 to 5000"));
+    }
+    let view = blocking(&state, move |state| {
+        let n_events = state.cache.catch_up()?;
+        let as_of = as_of(&params, n_events)?.ok_or_else(|| unknown_lot(&lot_id))?;
+        let options = TraceOptions {
+            as_of: Some(as_of),
+            ..TraceOptions::default()
+        };
+        let trace = upstream(&*state.cache, &lot_id, &options)?.ok_or_else(|| unknown_lot(&lot_id))?;
+        let facts = state.cache.facts(&lot_id)?;
+        let known: Vec<_> = facts.iter().filter(|f| f.sequence <= as_of).collect();
+        let created = known
+            .iter()
+            .find(|f| f.kind.creates_lot())
+            .ok_or_else(|| unknown_lot(&lot_id))?;
+        let (product_name, product_category, quantity) = match &created.kind {
+            FactKind::Origin {
+                product_name,
+                product_category,
+                quantity,
+                ..
+            }
+            | FactKind::Produced {
+                product_name,
+                product_category,
+                quantity,
+                ..
+            } => (product_name, product_category, quantity),
+            _ => unreachable!("creates_lot"),
+        };
+        let mut recalls = Vec::new();
+        for traced in &trace.lots {
+            for event in &trace.events {
+                if event.lot_id == traced.lot_id
+                    && let FactKind::Recalled { reason, severity } = &event.fact.kind
+                {
+                    let view = EventView::of(event.lot_id.as_str(), &event.fact);
+                    recalls.push(RecallView {
+                        lot_id: traced.lot_id.to_string(),
+                        sequence: event.fact.sequence,
+                        occurred_at: view.occurred_at,
+                        reason: reason.to_string(),
+                        severity: view.severity.unwrap_or_else(|| format!("{severity:?}")),
+                        inherited: traced.lot_id != lot_id,
+                    });
+                }
+            }
+        }
+        recalls.sort_by_key(|r| r.sequence);
+        let page: Vec<EventView> = known
+            .iter()
+            .filter(|f| after.is_none_or(|a| f.sequence > a))
+            .take(limit as usize)
+            .map(|f| EventView::of(lot_id.as_str(), f))
+            .collect();
+        let next_after = page
+            .last()
+            .filter(|last| known.last().is_some_and(|l| l.sequence > last.sequence))
+            .map(|last| last.sequence);
+        Ok(LotView {
+            lot_id: lot_id.to_string(),
+            product_name: product_name.to_string(),
+            product_category: product_category.to_string(),
+            quantity: quantity.to_string(),
+            created_by: summary(state, &created.signer)?,
+            recalled: !recalls.is_empty(),
+            recalls,
+            inspections: known
+                .iter()
+                .filter(|f| matches!(f.kind, FactKind::Inspected { .. }))
+                .map(|f| EventView::of(lot_id.as_str(), f))
+                .collect(),
+            events: page,
+            next_after,
+            as_of,
+        })
+    })
+    .await?;
+    Ok(Json(view))
+}
+
+/// `GET /v1/parties/{party}`: profile, keys, status, contact.
+pub(crate) async fn party(
+    State(state): State<AppState>,
+    Path(party): Path<String>,
+    Query(params): Params,
+) -> Result<Json<PartyView>, ApiError> {
+    refuse_unknown(&params, &[])?;
+    let party_id = party_param(&party)?;
+    let view = blocking(&state, move |state| {
+        state.cache.catch_up()?;
+        let record = state.cache.party(&party_id)?.ok_or_else(|| {
+            ApiError::not_found(Some("party"), format!("no party '{party_id}' is registered"))
+        })?;
+        Ok(PartyView::of(&record))
+    })
+    .await?;
+    Ok(Json(view))
+}
+
+/// `GET /v1/parties/{party}/events?from=&until=&cursor=&limit=`: the party's events by
+/// time of occurrence. The cursor (`millis.sequence`) stays valid while events arrive.
+pub(crate) async fn party_events(
+    State(state): State<AppState>,
+    Path(party): Path<String>,
+    Query(params): Params,
+) -> Result<Json<PartyEventsPage>, ApiError> {
+    refuse_unknown(&params, &["from", "until", "cursor", "limit"])?;
+    let party_id = party_param(&party)?;
+    let from_millis = time_param(&params, "from")?.unwrap_or(i64::MIN);
+    let until_millis = time_param(&params, "until")?.unwrap_or(i64::MAX);
+    let limit = number(&params, "limit")?.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad("limit", "must be from 1 to 1000"));
+    }
+    let start = match params.get("cursor") {
+        None => PartyEventRef {
+            occurred_at_millis: from_millis,
+            sequence: 0,
+        },
+        Some(cursor) => parse_cursor(cursor)?,
+    };
+    let page = blocking(&state, move |state| {
+        let store = state.cache.store();
+        if store.party(&party_id)?.is_none() {
+            return Err(ApiError::not_found(
+                Some("party"),
+                format!("no party '{party_id}' is registered"),
+            ));
+        }
+        let refs = store.party_events(&party_id, start, until_millis, limit as usize + 1)?;
+        let more = refs.len() > limit as usize;
+        let mut events = Vec::new();
+        for r in refs.iter().take(limit as usize) {
+            let stored = store.event(r.sequence)?.ok_or_else(|| {
+                ApiError::from(ledger_store::StoreError::new(
+                    ledger_store::StoreErrorKind::Corruption,
+                    format!("event {} is indexed but missing", r.sequence),
+                ))
+            })?;
+            let signed = decode(stored.body.clone(), stored.signature, r.sequence)?;
+            let body = signed.body();
+            events.push(PartyEventView {
+                sequence: r.sequence,
+                occurred_at: body.occurred_at.to_rfc3339(),
+                kind: body.kind.name().to_owned(),
+                signer: body.signer.to_string(),
+                lot_id: body.kind.lot_id().map(|l| l.to_string()),
+                hash: stored.hash.to_string(),
+            });
+        }
+        let next_cursor = more
+            .then(|| refs.get(limit as usize - 1))
+            .flatten()
+            .map(|r| format!("{}.{}", r.occurred_at_millis, r.sequence + 1));
+        Ok(PartyEventsPage {
+            party_id: party_id.to_string(),
+            events,
+            next_cursor,
+        })
+    })
+    .await?;
+    Ok(Json(page))
+}
+
+fn parse_cursor(text: &str) -> Result<PartyEventRef, ApiError> {
+    let bad = || ApiError::bad("cursor", format!("'{text}' is not a cursor from a previous page"));
+    let (millis, sequence) = text.split_once('.').ok_or_else(bad)?;
+    Ok(PartyEventRef {
+        occurred_at_millis: millis.parse().map_err(|_| bad())?,
+        sequence: sequence.parse().map_err(|_| bad())?,
+    })
+}
+
+fn decode(
+    body: Vec<u8>,
+    signature: [u8; 64],
+    sequence: u64,
+) -> Result<ledger_core::SignedEvent, ApiError> {
+    ledger_proto::decode_signed_event(ledger_proto::pb::SignedEvent {
+        body,
+        signature: signature.to_vec(),
+    })
+    .map_err(|refusal| {
+        ApiError::from(ledger_store::StoreError::new(
+            ledger_store::StoreErrorKind::Corruption,
+            format!("event {sequence} no longer decodes: {refusal}"),
+        ))
+    })
+}
+
+/// `GET /v1/events/{sequence}`: one event in full: the decoded body, its hash, signature
+/// and the hashes it links to.
+pub(crate) async fn event(
+    State(state): State<AppState>,
+    Path(sequence): Path<String>,
+    Query(params): Params,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    refuse_unknown(&params, &[])?;
+    let sequence: u64 = sequence
+        .parse()
+        .map_err(|_| ApiError::bad("sequence", format!("'{sequence}' is not a whole number")))?;
+    let value = blocking(&state, move |state| {
+        let store = state.cache.store();
+        let stored = store.event(sequence)?.ok_or_else(|| {
+            ApiError::not_found(Some("sequence"), format!("no event {sequence}"))
+        })?;
+        let signed = decode(stored.body.clone(), stored.signature, sequence)?;
+        Ok(serde_json::json!({
+            "sequence": sequence,
+            "hash": stored.hash.to_string(),
+            "recorded_at": stored.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "kind": signed.body().kind.name(),
+            "body": signed.body(),
+            "body_hex": hex::encode(&stored.body),
+            "signature": hex::encode(stored.signature),
+            "links": signed.body().kind.links().iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+        }))
+    })
+    .await?;
+    Ok(Json(value))
+}
