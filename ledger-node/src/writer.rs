@@ -309,9 +309,7 @@ impl Writer<'_> {
                             body: event.body_bytes().to_vec(),
                             signature: *event.signature(),
                         },
-                        index: EventIndex::of(body, hash, sequence, |link| {
-                            view.sequence_of(link)
-                        }),
+                        index: EventIndex::of(body, hash, sequence, |link| view.sequence_of(link)),
                     });
                     group.lots.extend(changes.new_lot);
                     group.parties.extend(changes.party);

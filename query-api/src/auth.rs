@@ -88,7 +88,8 @@ pub fn parse_token_file(text: &str) -> Result<Vec<TokenEntry>, String> {
 
 /// Renders entries as a token file.
 pub fn render_token_file(entries: &[TokenEntry]) -> String {
-    let mut text = String::from("# foodtrace inspector tokens: NAME<tab>BLAKE3 hash[<tab>revoked]\n");
+    let mut text =
+        String::from("# foodtrace inspector tokens: NAME<tab>BLAKE3 hash[<tab>revoked]\n");
     for entry in entries {
         text.push_str(&entry.name);
         text.push('\t');
@@ -119,7 +120,8 @@ fn write_file(path: &Path, entries: &[TokenEntry]) -> Result<(), String> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(&temp).map_err(fail)?;
-    file.write_all(render_token_file(entries).as_bytes()).map_err(fail)?;
+    file.write_all(render_token_file(entries).as_bytes())
+        .map_err(fail)?;
     file.sync_all().map_err(fail)?;
     std::fs::rename(&temp, path).map_err(fail)
 }
@@ -156,7 +158,10 @@ impl Inspectors {
         }
         let mut entries = read_file(path)?;
         if entries.iter().any(|e| e.name == name) {
-            return Err(format!("inspector '{name}' already has a token in {}", path.display()));
+            return Err(format!(
+                "inspector '{name}' already has a token in {}",
+                path.display()
+            ));
         }
         let token = new_token();
         entries.push(TokenEntry {

@@ -34,7 +34,9 @@ pub(crate) async fn require_inspector(
         Ok(_) => next.run(request).await,
         Err(error) => {
             let (status, title, detail) = match error {
-                AuthError::Missing(why) => (StatusCode::UNAUTHORIZED, "Unauthorized", why.to_owned()),
+                AuthError::Missing(why) => {
+                    (StatusCode::UNAUTHORIZED, "Unauthorized", why.to_owned())
+                }
                 AuthError::Unknown => (
                     StatusCode::UNAUTHORIZED,
                     "Unauthorized",
@@ -84,8 +86,8 @@ fn lot_param(text: &str) -> Result<LotId, ApiError> {
     LotId::parse(text).map_err(|e| ApiError::bad("lot", e.0))
 }
 
-fn party_param(text: &str) -> Result<PartyId, ApiError> {
-    PartyId::parse(text).map_err(|e| ApiError::bad("party", e.0))
+fn party_param(text: &str, parameter: &'static str) -> Result<PartyId, ApiError> {
+    PartyId::parse(text).map_err(|e| ApiError::bad(parameter, e.0))
 }
 
 /// A time parameter: RFC 3339, or a date `YYYY-MM-DD` meaning its start in Beijing time.
@@ -125,9 +127,7 @@ fn stages_param(params: &HashMap<String, String>) -> Result<Option<Vec<Stage>>, 
             "canteen" => Ok(Stage::Canteen),
             other => Err(ApiError::bad(
                 "stage",
-                format!(
-                    "'{other}' is not a stage: use market_entry, warehouse, retail or canteen"
-                ),
+                format!("'{other}' is not a stage: use market_entry, warehouse, retail or canteen"),
             )),
         })
         .collect::<Result<Vec<_>, _>>()
@@ -183,7 +183,10 @@ pub(crate) async fn trace(
         from_millis: time_param(&params, "from")?,
         until_millis: time_param(&params, "until")?,
         stages: stages_param(&params)?,
-        holder: params.get("holder").map(|h| party_param(h)).transpose()?,
+        holder: params
+            .get("holder")
+            .map(|h| party_param(h, "holder"))
+            .transpose()?,
     };
     if options.holder.is_some() && downstream_wanted {
         return Err(ApiError::bad(
@@ -234,7 +237,8 @@ pub(crate) async fn lot(
             as_of: Some(as_of),
             ..TraceOptions::default()
         };
-        let trace = upstream(&*state.cache, &lot_id, &options)?.ok_or_else(|| unknown_lot(&lot_id))?;
+        let trace =
+            upstream(&*state.cache, &lot_id, &options)?.ok_or_else(|| unknown_lot(&lot_id))?;
         let facts = state.cache.facts(&lot_id)?;
         let known: Vec<_> = facts.iter().filter(|f| f.sequence <= as_of).collect();
         let created = known
@@ -314,11 +318,14 @@ pub(crate) async fn party(
     Query(params): Params,
 ) -> Result<Json<PartyView>, ApiError> {
     refuse_unknown(&params, &[])?;
-    let party_id = party_param(&party)?;
+    let party_id = party_param(&party, "party")?;
     let view = blocking(&state, move |state| {
         state.cache.catch_up()?;
         let record = state.cache.party(&party_id)?.ok_or_else(|| {
-            ApiError::not_found(Some("party"), format!("no party '{party_id}' is registered"))
+            ApiError::not_found(
+                Some("party"),
+                format!("no party '{party_id}' is registered"),
+            )
         })?;
         Ok(PartyView::of(&record))
     })
@@ -334,7 +341,7 @@ pub(crate) async fn party_events(
     Query(params): Params,
 ) -> Result<Json<PartyEventsPage>, ApiError> {
     refuse_unknown(&params, &["from", "until", "cursor", "limit"])?;
-    let party_id = party_param(&party)?;
+    let party_id = party_param(&party, "party")?;
     let from_millis = time_param(&params, "from")?.unwrap_or(i64::MIN);
     let until_millis = time_param(&params, "until")?.unwrap_or(i64::MAX);
     let limit = number(&params, "limit")?.unwrap_or(100);
@@ -392,7 +399,12 @@ pub(crate) async fn party_events(
 }
 
 fn parse_cursor(text: &str) -> Result<PartyEventRef, ApiError> {
-    let bad = || ApiError::bad("cursor", format!("'{text}' is not a cursor from a previous page"));
+    let bad = || {
+        ApiError::bad(
+            "cursor",
+            format!("'{text}' is not a cursor from a previous page"),
+        )
+    };
     let (millis, sequence) = text.split_once('.').ok_or_else(bad)?;
     Ok(PartyEventRef {
         occurred_at_millis: millis.parse().map_err(|_| bad())?,
@@ -430,9 +442,9 @@ pub(crate) async fn event(
         .map_err(|_| ApiError::bad("sequence", format!("'{sequence}' is not a whole number")))?;
     let value = blocking(&state, move |state| {
         let store = state.cache.store();
-        let stored = store.event(sequence)?.ok_or_else(|| {
-            ApiError::not_found(Some("sequence"), format!("no event {sequence}"))
-        })?;
+        let stored = store
+            .event(sequence)?
+            .ok_or_else(|| ApiError::not_found(Some("sequence"), format!("no event {sequence}")))?;
         let signed = decode(stored.body.clone(), stored.signature, sequence)?;
         Ok(serde_json::json!({
             "sequence": sequence,

@@ -353,11 +353,7 @@ pub struct TraceView {
 
 impl TraceView {
     /// The view of `trace`, with party details from `party`.
-    pub fn of(
-        trace: &Trace,
-        as_of: u64,
-        party: impl Fn(&PartyId) -> PartySummary,
-    ) -> TraceView {
+    pub fn of(trace: &Trace, as_of: u64, party: impl Fn(&PartyId) -> PartySummary) -> TraceView {
         let events: Vec<EventView> = trace
             .events
             .iter()
@@ -386,7 +382,9 @@ impl TraceView {
                         involvements: p.involvements.iter().map(snake).collect(),
                         affected: p.is_affected(),
                         first_event: p.events[0],
-                        first_at: first.map(|f| time(f.occurred_at_millis)).unwrap_or_default(),
+                        first_at: first
+                            .map(|f| time(f.occurred_at_millis))
+                            .unwrap_or_default(),
                         first_quantity: first
                             .and_then(|f| f.kind.quantity())
                             .map(|q| q.to_string()),

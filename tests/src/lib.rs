@@ -179,6 +179,27 @@ impl TestNode {
     }
 }
 
+impl TestNode {
+    /// Gives a new inspector a token on this node (written to the data directory's token
+    /// file, which the node reads as it changes) and returns the token.
+    pub fn add_inspector(&self, name: &str) -> String {
+        query_api::auth::Inspectors::add_to_file(
+            &DataDir::new(&self.data_dir).inspector_tokens(),
+            name,
+        )
+        .expect("inspector added")
+    }
+
+    /// Revokes an inspector's token on this node.
+    pub fn revoke_inspector(&self, name: &str) {
+        query_api::auth::Inspectors::revoke_in_file(
+            &DataDir::new(&self.data_dir).inspector_tokens(),
+            name,
+        )
+        .expect("inspector revoked")
+    }
+}
+
 impl Drop for TestNode {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

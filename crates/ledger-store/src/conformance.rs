@@ -11,8 +11,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use ledger_core::ids::{EventHash, KeyId, LotId, PartyId};
-use ledger_core::model::{PartyRole, PartyStatus, Quantity, RegionCode, Text};
 use ledger_core::model::{InspectionKind, InspectionResult};
+use ledger_core::model::{PartyRole, PartyStatus, Quantity, RegionCode, Text};
 use ledger_core::state::{KeyRecord, LotRecord, PartyRecord};
 use ledger_core::trace::{FactKind, LotFact};
 
