@@ -1,13 +1,18 @@
 //! `foodtrace`, the command line.
 //!
 //! [`run`] takes parsed arguments and does the work; `main.rs` only parses and reports.
+//! Inspector commands (`trace up|down`, `lot show`, `party show`, `events`) ask the query
+//! API with a bearer token; they exit 3 when the server cannot be reached, 4 when it
+//! refuses the token, 5 for an unknown lot or party ([`Failure`]).
 //! Commands: `keygen` (a key file), `audit` (re-verify a whole ledger from its data
 //! directory), `log-info`, `checkpoint` and `prove` (fetch the log's key, a signed
 //! checkpoint, or a proof bundle from a node) and `verify` (check a proof bundle offline,
 //! trusting nothing but the log key you pinned).
 
+pub mod api;
 mod bundle;
 pub mod follow;
+pub mod render;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,7 +24,10 @@ use clap::{Parser, Subcommand};
 use ledger_core::KeyId;
 use ledger_core::checkpoint::LogVerifier;
 
+pub use api::{ApiArgs, ApiClient, Failure};
 pub use bundle::ProofBundle;
+use query_api::views::{LotView, PartyEventsPage, PartyView, TraceView};
+use render::{TraceFormat, ViewFormat};
 
 /// The foodtrace command line.
 #[derive(Parser, Debug)]
@@ -42,9 +50,173 @@ pub struct ServerArgs {
     pub server: String,
 }
 
+/// What every trace takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TraceArgs {
+    /// The lot (a local code, or the GS1 form 01/GTIN/10/LOT).
+    pub lot: String,
+    /// The query API and the token.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// How to print it.
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub format: TraceFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Follow at most this many transform steps (splits, merges, processing).
+    #[arg(long)]
+    pub max_depth: Option<u32>,
+    /// What the ledger knew as of this event sequence number.
+    #[arg(long)]
+    pub as_of: Option<u64>,
+    /// Report only events from this time on (RFC 3339, or YYYY-MM-DD in Beijing time).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Report only events before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Report only receipts at these stages (market_entry, warehouse, retail, canteen;
+    /// comma-separated).
+    #[arg(long)]
+    pub stage: Option<String>,
+}
+
+/// `trace up` or `trace down`.
+#[derive(Subcommand, Debug)]
+pub enum TraceCommand {
+    /// Where the lot went: every lot made from it and every party that received any of
+    /// them, with quantities, dates and how each was reached (the recall list).
+    Down(TraceArgs),
+    /// Where the lot came from: the custody chain of everything in it back to every
+    /// origin, with certificates, test results and recalls.
+    Up {
+        /// The trace.
+        #[command(flatten)]
+        trace: TraceArgs,
+        /// Start from this party's receipts of the lot (its own custody chain).
+        #[arg(long)]
+        holder: Option<String>,
+    },
+}
+
+/// `lot show`.
+#[derive(Subcommand, Debug)]
+pub enum LotCommand {
+    /// A lot's product, recall status (inherited from upstream too), tests and history.
+    Show {
+        /// The lot.
+        lot: String,
+        /// The query API and the token.
+        #[command(flatten)]
+        api: ApiArgs,
+        /// How to print it.
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: ViewFormat,
+        /// What the ledger knew as of this event sequence number.
+        #[arg(long)]
+        as_of: Option<u64>,
+        /// History after this event (from a previous page).
+        #[arg(long)]
+        after: Option<u64>,
+    },
+}
+
+/// `party show`.
+#[derive(Subcommand, Debug)]
+pub enum PartyCommand {
+    /// A party's registry entry: name, role, region, status, contact, keys.
+    Show {
+        /// The party id.
+        party: String,
+        /// The query API and the token.
+        #[command(flatten)]
+        api: ApiArgs,
+        /// How to print it.
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: ViewFormat,
+    },
+}
+
+/// `inspector add` and `inspector revoke`, run on the node's host.
+#[derive(Subcommand, Debug)]
+pub enum InspectorCommand {
+    /// Give an inspector a new token: prints it once; the node keeps only its hash.
+    Add {
+        /// The inspector's name (e.g. li.wei).
+        name: String,
+        /// The node's data directory (its token file is `inspector-tokens` there).
+        #[arg(long, env = "FOODTRACE_DATA_DIR", default_value = "foodtrace-data")]
+        data_dir: PathBuf,
+        /// The token file, if not the data directory's.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+    },
+    /// Revoke an inspector's token (the node refuses it within a second).
+    Revoke {
+        /// The inspector's name.
+        name: String,
+        /// The node's data directory.
+        #[arg(long, env = "FOODTRACE_DATA_DIR", default_value = "foodtrace-data")]
+        data_dir: PathBuf,
+        /// The token file, if not the data directory's.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+    },
+}
+
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Recall traces (inspectors): `trace down LOT` (where it went) or `trace up LOT`
+    /// (where it came from).
+    Trace {
+        /// Which way.
+        #[command(subcommand)]
+        direction: TraceCommand,
+    },
+    /// Lots (inspectors).
+    Lot {
+        /// What to do.
+        #[command(subcommand)]
+        command: LotCommand,
+    },
+    /// Parties (inspectors).
+    Party {
+        /// What to do.
+        #[command(subcommand)]
+        command: PartyCommand,
+    },
+    /// A party's events by time (inspectors), a page at a time.
+    Events {
+        /// The party.
+        #[arg(long)]
+        party: String,
+        /// From this time (RFC 3339, or YYYY-MM-DD in Beijing time).
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Continue from a previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// The query API and the token.
+        #[command(flatten)]
+        api: ApiArgs,
+        /// How to print them.
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: ViewFormat,
+    },
+    /// Inspector tokens (run on the node's host).
+    Inspector {
+        /// What to do.
+        #[command(subcommand)]
+        command: InspectorCommand,
+    },
     /// Make a new Ed25519 key pair in a file readable only by you (mode 0600), and print
     /// its public key and key id. Never overwrites an existing file.
     Keygen {
@@ -133,6 +305,75 @@ pub enum Command {
 /// Runs a command, writing what it reports to `out` (progress goes to standard error).
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Trace { direction } => {
+            let (args, downstream, holder) = match direction {
+                TraceCommand::Down(args) => (args, true, None),
+                TraceCommand::Up { trace, holder } => (trace, false, holder),
+            };
+            trace(&args, downstream, holder.as_deref(), out)
+        }
+        Command::Lot {
+            command:
+                LotCommand::Show {
+                    lot,
+                    api,
+                    format,
+                    as_of,
+                    after,
+                },
+        } => {
+            let client = ApiClient::from_args(&api)?;
+            let mut query = Query::default();
+            query.push("as_of", as_of);
+            query.push("after", after);
+            let path = format!("/v1/lots/{}{}", api::segment(&lot), query.text());
+            let view: LotView = runtime()?.block_on(client.get(&path))?;
+            match format {
+                ViewFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&view)?)?,
+                ViewFormat::Table => write!(out, "{}", render::lot_table(&view))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Party {
+            command: PartyCommand::Show { party, api, format },
+        } => {
+            let client = ApiClient::from_args(&api)?;
+            let path = format!("/v1/parties/{}", api::segment(&party));
+            let view: PartyView = runtime()?.block_on(client.get(&path))?;
+            match format {
+                ViewFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&view)?)?,
+                ViewFormat::Table => write!(out, "{}", render::party_table(&view))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Events {
+            party,
+            from,
+            until,
+            limit,
+            cursor,
+            api,
+            format,
+        } => {
+            let client = ApiClient::from_args(&api)?;
+            let mut query = Query::default();
+            query.push("from", from);
+            query.push("until", until);
+            query.push("limit", Some(limit));
+            query.push("cursor", cursor);
+            let path = format!(
+                "/v1/parties/{}/events{}",
+                api::segment(&party),
+                query.text()
+            );
+            let page: PartyEventsPage = runtime()?.block_on(client.get(&path))?;
+            match format {
+                ViewFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&page)?)?,
+                ViewFormat::Table => write!(out, "{}", render::events_table(&page))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspector { command } => inspector(command, out),
         Command::Keygen { out: path } => keygen(&path, out),
         Command::Audit {
             data_dir,
@@ -252,6 +493,98 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// Query parameters, percent-encoded.
+#[derive(Default)]
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn push(&mut self, name: &str, value: Option<impl ToString>) {
+        if let Some(value) = value {
+            self.0.push((name.to_owned(), value.to_string()));
+        }
+    }
+
+    fn text(&self) -> String {
+        if self.0.is_empty() {
+            return String::new();
+        }
+        let pairs: Vec<String> = self
+            .0
+            .iter()
+            .map(|(name, value)| format!("{name}={}", api::segment(value)))
+            .collect();
+        format!("?{}", pairs.join("&"))
+    }
+}
+
+fn trace(
+    args: &TraceArgs,
+    downstream: bool,
+    holder: Option<&str>,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::from_args(&args.api)?;
+    let mut query = Query::default();
+    query.push("max_depth", args.max_depth);
+    query.push("as_of", args.as_of);
+    query.push("from", args.from.as_ref());
+    query.push("until", args.until.as_ref());
+    query.push("stage", args.stage.as_ref());
+    query.push("holder", holder);
+    let path = format!(
+        "/v1/lots/{}/trace/{}{}",
+        api::segment(&args.lot),
+        if downstream { "down" } else { "up" },
+        query.text()
+    );
+    let view: TraceView = runtime()?.block_on(client.get(&path))?;
+    let text = match args.format {
+        TraceFormat::Table => render::trace_table(&view),
+        TraceFormat::Json => format!("{}\n", serde_json::to_string_pretty(&view)?),
+        TraceFormat::Csv => render::trace_csv(&view)?,
+        TraceFormat::Dot => render::trace_dot(&view),
+        TraceFormat::Svg => render::dot_to_svg(&render::trace_dot(&view))?,
+    };
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            writeln!(out, "wrote {}", path.display())?;
+        }
+        None => write!(out, "{text}")?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspector(command: InspectorCommand, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    use query_api::auth::Inspectors;
+    let file = |data_dir: &std::path::Path, tokens: Option<PathBuf>| {
+        tokens.unwrap_or_else(|| data_dir.join("inspector-tokens"))
+    };
+    match command {
+        InspectorCommand::Add {
+            name,
+            data_dir,
+            tokens,
+        } => {
+            let path = file(&data_dir, tokens);
+            let token = Inspectors::add_to_file(&path, &name).map_err(|e| anyhow::anyhow!(e))?;
+            writeln!(out, "inspector '{name}' added to {}", path.display())?;
+            writeln!(out, "token (shown once; the node keeps only its hash):")?;
+            writeln!(out, "{token}")?;
+        }
+        InspectorCommand::Revoke {
+            name,
+            data_dir,
+            tokens,
+        } => {
+            let path = file(&data_dir, tokens);
+            Inspectors::revoke_in_file(&path, &name).map_err(|e| anyhow::anyhow!(e))?;
+            writeln!(out, "inspector '{name}' revoked in {}", path.display())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_log_key(text: &str) -> anyhow::Result<LogVerifier> {

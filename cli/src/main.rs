@@ -10,7 +10,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("foodtrace: {error:#}");
-            ExitCode::FAILURE
+            match error.downcast_ref::<foodtrace_cli::Failure>() {
+                Some(failure) => ExitCode::from(failure.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -224,3 +224,23 @@ pub async fn foodtrace(args: &[&str]) -> (std::process::ExitCode, String) {
     .await
     .expect("the command does not panic")
 }
+
+/// Runs the `foodtrace` command line like [`foodtrace`], for a command expected to fail
+/// with one of the CLI's own exit codes; returns that code and the message.
+pub async fn foodtrace_failure(args: &[&str]) -> (u8, String) {
+    let mut argv = vec!["foodtrace".to_owned()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    tokio::task::spawn_blocking(move || {
+        let cli =
+            <foodtrace_cli::Cli as clap::Parser>::try_parse_from(&argv).expect("valid arguments");
+        let error = foodtrace_cli::run(cli, &mut Vec::new())
+            .err()
+            .unwrap_or_else(|| panic!("foodtrace {argv:?} succeeded"));
+        let failure = error
+            .downcast_ref::<foodtrace_cli::Failure>()
+            .unwrap_or_else(|| panic!("foodtrace {argv:?}: not a Failure: {error:#}"));
+        (failure.code, failure.message.clone())
+    })
+    .await
+    .expect("the command does not panic")
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, FixedOffset};
 use district_synth::{Recorder, origin, quick_test, recall, receive, ship, transform};
-use foodtrace_tests::{TestNode, authority, epoch, party, recently};
+use foodtrace_tests::{TestNode, authority, epoch, foodtrace, foodtrace_failure, party};
 use ledger_core::EventHash;
 use ledger_core::model::{PartyRole, Stage, TransformKind};
 use ledger_proto::pb;
@@ -25,8 +25,11 @@ async fn ok(client: &mut Client, signed: (pb::SignedEvent, EventHash)) -> (Event
     (hash, receipt.sequence)
 }
 
+/// Times are fixed (a day before this was written) so hashes and the CLI's snapshots
+/// are the same on every run.
 fn at(minutes_ago: i64) -> DateTime<FixedOffset> {
-    recently(minutes_ago)
+    DateTime::parse_from_rfc3339("2026-11-27T18:00:00+08:00").unwrap()
+        - chrono::Duration::minutes(minutes_ago)
 }
 
 /// The district of this test and the sequence numbers of its events.
@@ -458,7 +461,7 @@ async fn trace_options_bound_and_filter() {
     assert!(trace.lots[0].recalls.is_empty());
 
     // A window that ends before the split reports only the first events.
-    let until = (recently(565)).to_rfc3339();
+    let until = at(565).to_rfc3339();
     let trace: TraceView = api
         .json(&format!(
             "/v1/lots/CAB-001/trace/down?until={}",
@@ -466,9 +469,12 @@ async fn trace_options_bound_and_filter() {
         ))
         .await;
     let until = chrono::DateTime::parse_from_rfc3339(&until).unwrap();
-    assert!(trace.events.iter().all(|e| {
-        chrono::DateTime::parse_from_rfc3339(&e.occurred_at).unwrap() < until
-    }));
+    assert!(
+        trace
+            .events
+            .iter()
+            .all(|e| { chrono::DateTime::parse_from_rfc3339(&e.occurred_at).unwrap() < until })
+    );
     assert!(trace.events.iter().any(|e| e.sequence == s.split_a));
     assert!(trace.events.iter().all(|e| e.sequence < s.to_canteen));
     assert_eq!(
@@ -782,4 +788,123 @@ async fn traces_see_new_events_as_they_arrive() {
         .find(|p| p.party.party_id == s.retailer.id().to_string())
         .unwrap();
     assert_eq!(retailer.events.len(), 4);
+}
+
+/// The inspector's CLI against the node: every format, snapshots of what a person reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inspector_cli_prints_traces_lots_and_parties() {
+    let (_node, s, api) = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("api = \"{}\"\ntoken = \"{}\"\n", api.base, api.token),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out) = foodtrace(&args).await;
+        assert_eq!(code, std::process::ExitCode::SUCCESS);
+        out
+    };
+    let with = |args: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(["--config".to_owned(), config.to_owned()]);
+        all
+    };
+
+    let table = run(with(&["trace", "down", "CAB-001"])).await;
+    expect_test::expect_file!["snapshots/trace-down-CAB-001.txt"].assert_eq(&table);
+    let table = run(with(&["trace", "up", "MEAL-1128"])).await;
+    expect_test::expect_file!["snapshots/trace-up-MEAL-1128.txt"].assert_eq(&table);
+    let csv = run(with(&["trace", "down", "CAB-001", "--format", "csv"])).await;
+    expect_test::expect_file!["snapshots/trace-down-CAB-001.csv"].assert_eq(&csv);
+    let dot = run(with(&["trace", "down", "CAB-001", "--format", "dot"])).await;
+    expect_test::expect_file!["snapshots/trace-down-CAB-001.dot"].assert_eq(&dot);
+
+    let json = run(with(&["trace", "down", "CAB-001", "--format", "json"])).await;
+    let from_cli: TraceView = serde_json::from_str(&json).unwrap();
+    let from_api: TraceView = api.json("/v1/lots/CAB-001/trace/down").await;
+    assert_eq!(from_cli, from_api);
+
+    let svg_path = dir.path().join("recall.svg");
+    let said = run(with(&[
+        "trace",
+        "down",
+        "CAB-001",
+        "--format",
+        "svg",
+        "--output",
+        svg_path.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(said, format!("wrote {}\n", svg_path.display()));
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(
+        svg.starts_with("<svg") || svg.contains("<svg"),
+        "{}",
+        &svg[..200.min(svg.len())]
+    );
+    for label in ["CAB-001-A", "MEAL-1128", "浑南实验中学食堂", "RECALLED"] {
+        assert!(svg.contains(label), "the picture shows {label}");
+    }
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("trace-down-CAB-001.svg");
+    std::fs::write(&target, &svg).unwrap();
+
+    let lot = run(with(&["lot", "show", "MEAL-1128"])).await;
+    expect_test::expect_file!["snapshots/lot-show-MEAL-1128.txt"].assert_eq(&lot);
+    let party = run(with(&["party", "show", &s.kitchen.id().to_string()])).await;
+    expect_test::expect_file!["snapshots/party-show-kitchen.txt"].assert_eq(&party);
+    let events = run(with(&[
+        "events",
+        "--party",
+        &s.kitchen.id().to_string(),
+        "--from",
+        "2026-11-27",
+        "--limit",
+        "3",
+    ]))
+    .await;
+    expect_test::expect_file!["snapshots/events-kitchen.txt"].assert_eq(&events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_tells_an_unknown_lot_a_refused_token_and_a_dead_server_apart() {
+    let (_node, _s, api) = start().await;
+    let (code, message) = foodtrace_failure(&[
+        "trace", "down", "NOPE-9", "--api", &api.base, "--token", &api.token,
+    ])
+    .await;
+    assert_eq!(code, foodtrace_cli::api::EXIT_NOT_FOUND);
+    assert_eq!(
+        message,
+        "not found (404 Not Found): no lot 'NOPE-9' in the ledger"
+    );
+
+    let (code, message) = foodtrace_failure(&[
+        "lot", "show", "CAB-001", "--api", &api.base, "--token", "ft_wrong",
+    ])
+    .await;
+    assert_eq!(code, foodtrace_cli::api::EXIT_REFUSED);
+    assert!(message.contains("refused the token"), "{message}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let (code, message) = foodtrace_failure(&[
+        "party",
+        "show",
+        "91210112MA00000016",
+        "--api",
+        &dead,
+        "--token",
+        &api.token,
+    ])
+    .await;
+    assert_eq!(code, foodtrace_cli::api::EXIT_UNREACHABLE);
+    assert!(
+        message.starts_with(&format!("cannot reach the query API at {dead}")),
+        "{message}"
+    );
 }
