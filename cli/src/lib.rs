@@ -26,7 +26,7 @@ use ledger_core::checkpoint::LogVerifier;
 
 pub use api::{ApiArgs, ApiClient, Failure};
 pub use bundle::ProofBundle;
-use query_api::views::{LotView, PartyEventsPage, PartyView, TraceView};
+use query_api::views::{EventsPage, LotView, LotsPage, PartyEventsPage, PartyView, TraceView};
 use render::{TraceFormat, ViewFormat};
 
 /// The foodtrace command line.
@@ -187,15 +187,46 @@ pub enum Command {
         #[command(subcommand)]
         command: PartyCommand,
     },
-    /// A party's events by time (inspectors), a page at a time.
+    /// Events by time (inspectors), a page at a time: of one party, of one kind, or all.
     Events {
-        /// The party.
+        /// Only this party's events (signed by it or naming it).
+        #[arg(long, conflicts_with = "kind")]
+        party: Option<String>,
+        /// Only events of this kind (ORIGIN, SHIP, MARKET_ENTRY, ..., RECALL).
         #[arg(long)]
-        party: String,
+        kind: Option<String>,
         /// From this time (RFC 3339, or YYYY-MM-DD in Beijing time).
         #[arg(long)]
         from: Option<String>,
         /// Until this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Continue from a previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// The query API and the token.
+        #[command(flatten)]
+        api: ApiArgs,
+        /// How to print them.
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: ViewFormat,
+    },
+    /// Lots by creation time (inspectors), a page at a time: of one product, one
+    /// creating party, or all.
+    Lots {
+        /// Only lots of this product (exact name).
+        #[arg(long)]
+        product: Option<String>,
+        /// Only lots this party created.
+        #[arg(long)]
+        party: Option<String>,
+        /// Created from this time (RFC 3339, or YYYY-MM-DD in Beijing time).
+        #[arg(long)]
+        from: Option<String>,
+        /// Created before this time.
         #[arg(long)]
         until: Option<String>,
         /// At most this many.
@@ -348,6 +379,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         }
         Command::Events {
             party,
+            kind,
             from,
             until,
             limit,
@@ -361,15 +393,67 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             query.push("until", until);
             query.push("limit", Some(limit));
             query.push("cursor", cursor);
-            let path = format!(
-                "/v1/parties/{}/events{}",
-                api::segment(&party),
-                query.text()
-            );
-            let page: PartyEventsPage = runtime()?.block_on(client.get(&path))?;
+            let runtime = runtime()?;
+            match party {
+                Some(party) => {
+                    let path = format!(
+                        "/v1/parties/{}/events{}",
+                        api::segment(&party),
+                        query.text()
+                    );
+                    let page: PartyEventsPage = runtime.block_on(client.get(&path))?;
+                    match format {
+                        ViewFormat::Json => {
+                            writeln!(out, "{}", serde_json::to_string_pretty(&page)?)?
+                        }
+                        ViewFormat::Table => write!(
+                            out,
+                            "{}",
+                            render::events_table(&page.events, page.next_cursor.as_deref())
+                        )?,
+                    }
+                }
+                None => {
+                    query.push("kind", kind);
+                    let path = format!("/v1/events{}", query.text());
+                    let page: EventsPage = runtime.block_on(client.get(&path))?;
+                    match format {
+                        ViewFormat::Json => {
+                            writeln!(out, "{}", serde_json::to_string_pretty(&page)?)?
+                        }
+                        ViewFormat::Table => write!(
+                            out,
+                            "{}",
+                            render::events_table(&page.events, page.next_cursor.as_deref())
+                        )?,
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lots {
+            product,
+            party,
+            from,
+            until,
+            limit,
+            cursor,
+            api,
+            format,
+        } => {
+            let client = ApiClient::from_args(&api)?;
+            let mut query = Query::default();
+            query.push("product", product);
+            query.push("party", party);
+            query.push("from", from);
+            query.push("until", until);
+            query.push("limit", Some(limit));
+            query.push("cursor", cursor);
+            let page: LotsPage =
+                runtime()?.block_on(client.get(&format!("/v1/lots{}", query.text())))?;
             match format {
                 ViewFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&page)?)?,
-                ViewFormat::Table => write!(out, "{}", render::events_table(&page))?,
+                ViewFormat::Table => write!(out, "{}", render::lots_table(&page))?,
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use comfy_table::{ContentArrangement, Table, presets};
 use query_api::views::{
-    LotView, PartyEventsPage, PartyView, PathStepView, TraceView, TracedPartyView,
+    EventSummary, LotView, LotsPage, PartyView, PathStepView, TraceView, TracedPartyView,
 };
 
 /// Output formats of `trace`.
@@ -564,10 +564,10 @@ pub fn party_table(party: &PartyView) -> String {
     out
 }
 
-/// A party's events as a table.
-pub fn events_table(page: &PartyEventsPage) -> String {
+/// Events as a table, with the cursor of the next page.
+pub fn events_table(list: &[EventSummary], next_cursor: Option<&str>) -> String {
     let mut events = table(&["event", "when", "kind", "signer", "lot", "hash"]);
-    for event in &page.events {
+    for event in list {
         events.add_row(vec![
             format!("#{}", event.sequence),
             beijing(&event.occurred_at),
@@ -578,6 +578,33 @@ pub fn events_table(page: &PartyEventsPage) -> String {
         ]);
     }
     let mut out = format!("{events}\n");
+    if let Some(cursor) = next_cursor {
+        let _ = writeln!(out, "(more: --cursor {cursor})");
+    }
+    out
+}
+
+/// Lots as a table, with the cursor of the next page.
+pub fn lots_table(page: &LotsPage) -> String {
+    let mut lots = table(&[
+        "lot",
+        "product",
+        "category",
+        "quantity",
+        "created by",
+        "created",
+    ]);
+    for lot in &page.lots {
+        lots.add_row(vec![
+            lot.lot_id.clone(),
+            lot.product_name.clone(),
+            lot.product_category.clone(),
+            lot.quantity.clone(),
+            lot.created_by.clone(),
+            beijing(&lot.created_at),
+        ]);
+    }
+    let mut out = format!("{lots}\n");
     if let Some(cursor) = &page.next_cursor {
         let _ = writeln!(out, "(more: --cursor {cursor})");
     }

@@ -28,7 +28,12 @@ fn tokens_are_printed_once_and_stored_hashed() {
     assert_eq!(mode, 0o600);
 
     let again = foodtrace(&["inspector", "add", "li.wei", "--data-dir", data_dir]);
-    assert!(again.unwrap_err().to_string().contains("already has a token"));
+    assert!(
+        again
+            .unwrap_err()
+            .to_string()
+            .contains("already has a token")
+    );
 
     foodtrace(&["inspector", "revoke", "li.wei", "--data-dir", data_dir]).unwrap();
     let inspectors = query_api::auth::Inspectors::from_file(&file).unwrap();
@@ -37,5 +42,10 @@ fn tokens_are_printed_once_and_stored_hashed() {
         Err(query_api::auth::AuthError::Revoked("li.wei".into()))
     );
     let nobody = foodtrace(&["inspector", "revoke", "zhang", "--data-dir", data_dir]);
-    assert!(nobody.unwrap_err().to_string().contains("no inspector 'zhang'"));
+    assert!(
+        nobody
+            .unwrap_err()
+            .to_string()
+            .contains("no inspector 'zhang'")
+    );
 }

@@ -161,6 +161,24 @@ impl LedgerStore for FlakyStore {
     ) -> Result<Vec<u64>, StoreError> {
         self.inner.lot_events(lot_id, after, limit)
     }
+    fn events_by_kind(
+        &self,
+        kind: Option<&str>,
+        from: ledger_store::PartyEventRef,
+        to_millis: i64,
+        limit: usize,
+    ) -> Result<Vec<ledger_store::PartyEventRef>, StoreError> {
+        self.inner.events_by_kind(kind, from, to_millis, limit)
+    }
+    fn lots_by(
+        &self,
+        filter: ledger_store::LotFilter<'_>,
+        from: ledger_store::PartyEventRef,
+        to_millis: i64,
+        limit: usize,
+    ) -> Result<Vec<(ledger_store::PartyEventRef, ledger_core::LotId)>, StoreError> {
+        self.inner.lots_by(filter, from, to_millis, limit)
+    }
     fn lot_facts(
         &self,
         lot_id: &ledger_core::LotId,

@@ -11,12 +11,12 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use ledger_core::ids::{LotId, PartyId};
 use ledger_core::model::Stage;
 use ledger_core::trace::{FactKind, FactSource, TraceOptions, downstream, upstream};
-use ledger_store::PartyEventRef;
+use ledger_store::{LotFilter, PartyEventRef};
 
 use crate::auth::AuthError;
 use crate::views::{
-    EventView, LotView, PartyEventView, PartyEventsPage, PartySummary, PartyView, RecallView,
-    TraceView,
+    EventSummary, EventView, EventsPage, LotSummary, LotView, LotsPage, PartyEventsPage,
+    PartySummary, PartyView, RecallView, TraceView,
 };
 use crate::{ApiError, AppState, Params, number, refuse_unknown};
 
@@ -333,8 +333,82 @@ pub(crate) async fn party(
     Ok(Json(view))
 }
 
+/// Paging parameters shared by the list routes: `from`, `until`, `cursor`, `limit`.
+struct Paging {
+    start: PartyEventRef,
+    until_millis: i64,
+    limit: usize,
+}
+
+impl Paging {
+    fn of(params: &HashMap<String, String>) -> Result<Paging, ApiError> {
+        let from_millis = time_param(params, "from")?.unwrap_or(i64::MIN);
+        let until_millis = time_param(params, "until")?.unwrap_or(i64::MAX);
+        let limit = number(params, "limit")?.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::bad("limit", "must be from 1 to 1000"));
+        }
+        let start = match params.get("cursor") {
+            None => PartyEventRef {
+                occurred_at_millis: from_millis,
+                sequence: 0,
+            },
+            Some(cursor) => parse_cursor(cursor)?,
+        };
+        Ok(Paging {
+            start,
+            until_millis,
+            limit: limit as usize,
+        })
+    }
+
+    /// Reads one more than a page; returns the page and the cursor after it. A cursor
+    /// is a position in an order new events never reorder, so it stays valid while
+    /// events arrive: a page never repeats or skips what an earlier page saw.
+    fn page<T>(
+        &self,
+        read: impl FnOnce(PartyEventRef, i64, usize) -> Result<Vec<T>, ApiError>,
+        position: impl Fn(&T) -> PartyEventRef,
+    ) -> Result<(Vec<T>, Option<String>), ApiError> {
+        let mut found = read(self.start, self.until_millis, self.limit + 1)?;
+        let more = found.len() > self.limit;
+        found.truncate(self.limit);
+        let next = found.last().filter(|_| more).map(|last| {
+            let at = position(last);
+            format!("{}.{}", at.occurred_at_millis, at.sequence + 1)
+        });
+        Ok((found, next))
+    }
+}
+
+fn summaries(
+    store: &dyn ledger_store::LedgerStore,
+    refs: &[PartyEventRef],
+) -> Result<Vec<EventSummary>, ApiError> {
+    let mut events = Vec::with_capacity(refs.len());
+    for r in refs {
+        let stored = store.event(r.sequence)?.ok_or_else(|| {
+            ApiError::from(ledger_store::StoreError::new(
+                ledger_store::StoreErrorKind::Corruption,
+                format!("event {} is indexed but missing", r.sequence),
+            ))
+        })?;
+        let signed = decode(stored.body.clone(), stored.signature, r.sequence)?;
+        let body = signed.body();
+        events.push(EventSummary {
+            sequence: r.sequence,
+            occurred_at: crate::views::time(r.occurred_at_millis),
+            kind: body.kind.name().to_owned(),
+            signer: body.signer.to_string(),
+            lot_id: body.kind.lot_id().map(|l| l.to_string()),
+            hash: stored.hash.to_string(),
+        });
+    }
+    Ok(events)
+}
+
 /// `GET /v1/parties/{party}/events?from=&until=&cursor=&limit=`: the party's events by
-/// time of occurrence. The cursor (`millis.sequence`) stays valid while events arrive.
+/// time of occurrence.
 pub(crate) async fn party_events(
     State(state): State<AppState>,
     Path(party): Path<String>,
@@ -342,19 +416,7 @@ pub(crate) async fn party_events(
 ) -> Result<Json<PartyEventsPage>, ApiError> {
     refuse_unknown(&params, &["from", "until", "cursor", "limit"])?;
     let party_id = party_param(&party, "party")?;
-    let from_millis = time_param(&params, "from")?.unwrap_or(i64::MIN);
-    let until_millis = time_param(&params, "until")?.unwrap_or(i64::MAX);
-    let limit = number(&params, "limit")?.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad("limit", "must be from 1 to 1000"));
-    }
-    let start = match params.get("cursor") {
-        None => PartyEventRef {
-            occurred_at_millis: from_millis,
-            sequence: 0,
-        },
-        Some(cursor) => parse_cursor(cursor)?,
-    };
+    let paging = Paging::of(&params)?;
     let page = blocking(&state, move |state| {
         let store = state.cache.store();
         if store.party(&party_id)?.is_none() {
@@ -363,34 +425,148 @@ pub(crate) async fn party_events(
                 format!("no party '{party_id}' is registered"),
             ));
         }
-        let refs = store.party_events(&party_id, start, until_millis, limit as usize + 1)?;
-        let more = refs.len() > limit as usize;
-        let mut events = Vec::new();
-        for r in refs.iter().take(limit as usize) {
-            let stored = store.event(r.sequence)?.ok_or_else(|| {
-                ApiError::from(ledger_store::StoreError::new(
-                    ledger_store::StoreErrorKind::Corruption,
-                    format!("event {} is indexed but missing", r.sequence),
-                ))
-            })?;
-            let signed = decode(stored.body.clone(), stored.signature, r.sequence)?;
-            let body = signed.body();
-            events.push(PartyEventView {
-                sequence: r.sequence,
-                occurred_at: body.occurred_at.to_rfc3339(),
-                kind: body.kind.name().to_owned(),
-                signer: body.signer.to_string(),
-                lot_id: body.kind.lot_id().map(|l| l.to_string()),
-                hash: stored.hash.to_string(),
-            });
-        }
-        let next_cursor = more
-            .then(|| refs.get(limit as usize - 1))
-            .flatten()
-            .map(|r| format!("{}.{}", r.occurred_at_millis, r.sequence + 1));
+        let (refs, next_cursor) = paging.page(
+            |start, until, limit| Ok(store.party_events(&party_id, start, until, limit)?),
+            |r| *r,
+        )?;
         Ok(PartyEventsPage {
             party_id: party_id.to_string(),
-            events,
+            events: summaries(store, &refs)?,
+            next_cursor,
+        })
+    })
+    .await?;
+    Ok(Json(page))
+}
+
+/// The event kinds, as `kind=` takes them.
+const KINDS: [&str; 13] = [
+    "ORIGIN",
+    "SHIP",
+    "MARKET_ENTRY",
+    "WAREHOUSE",
+    "RETAIL",
+    "CANTEEN",
+    "TRANSFORM",
+    "INSPECTION",
+    "RECALL",
+    "REGISTER_PARTY",
+    "ADD_KEY",
+    "REVOKE_KEY",
+    "SET_PARTY_STATUS",
+];
+
+/// `GET /v1/events?kind=&from=&until=&cursor=&limit=`: events by time of occurrence,
+/// of one kind or all.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<EventsPage>, ApiError> {
+    refuse_unknown(&params, &["kind", "from", "until", "cursor", "limit"])?;
+    let kind = match params.get("kind") {
+        None => None,
+        Some(text) => {
+            let upper = text.to_ascii_uppercase();
+            let known = KINDS.iter().find(|k| **k == upper).ok_or_else(|| {
+                ApiError::bad(
+                    "kind",
+                    format!(
+                        "'{text}' is not an event kind; use one of {}",
+                        KINDS.join(", ")
+                    ),
+                )
+            })?;
+            Some(*known)
+        }
+    };
+    let paging = Paging::of(&params)?;
+    let page = blocking(&state, move |state| {
+        let store = state.cache.store();
+        let (refs, next_cursor) = paging.page(
+            |start, until, limit| Ok(store.events_by_kind(kind, start, until, limit)?),
+            |r| *r,
+        )?;
+        Ok(EventsPage {
+            events: summaries(store, &refs)?,
+            next_cursor,
+        })
+    })
+    .await?;
+    Ok(Json(page))
+}
+
+/// `GET /v1/lots?product=&party=&from=&until=&cursor=&limit=`: lots by creation time,
+/// all, of one product (exact name), created by one party, or both.
+pub(crate) async fn lots(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<LotsPage>, ApiError> {
+    refuse_unknown(
+        &params,
+        &["product", "party", "from", "until", "cursor", "limit"],
+    )?;
+    let product = params.get("product").cloned();
+    if product.as_deref().is_some_and(|p| p.trim().is_empty()) {
+        return Err(ApiError::bad("product", "is empty"));
+    }
+    let creator = params
+        .get("party")
+        .map(|p| party_param(p, "party"))
+        .transpose()?;
+    let paging = Paging::of(&params)?;
+    let page = blocking(&state, move |state| {
+        let store = state.cache.store();
+        let filter = match (&product, &creator) {
+            (Some(product), _) => LotFilter::Product(product),
+            (None, Some(creator)) => LotFilter::Creator(creator),
+            (None, None) => LotFilter::All,
+        };
+        // With both, scan the product's lots and keep the creator's: read in batches
+        // until the page is full or the product's lots run out.
+        let (found, next_cursor) = paging.page(
+            |mut start, until, limit| {
+                let mut kept = Vec::new();
+                loop {
+                    let batch = store.lots_by(filter, start, until, limit.max(256))?;
+                    let exhausted = batch.len() < limit.max(256);
+                    for (at, lot_id) in batch {
+                        start = PartyEventRef {
+                            occurred_at_millis: at.occurred_at_millis,
+                            sequence: at.sequence + 1,
+                        };
+                        let record = store.lot(&lot_id)?.ok_or_else(|| {
+                            ApiError::from(ledger_store::StoreError::new(
+                                ledger_store::StoreErrorKind::Corruption,
+                                format!("lot {lot_id} is indexed but missing"),
+                            ))
+                        })?;
+                        if creator.as_ref().is_none_or(|c| *c == record.created_by) {
+                            kept.push((at, record));
+                            if kept.len() == limit {
+                                return Ok(kept);
+                            }
+                        }
+                    }
+                    if exhausted {
+                        return Ok(kept);
+                    }
+                }
+            },
+            |(at, _)| *at,
+        )?;
+        Ok(LotsPage {
+            lots: found
+                .into_iter()
+                .map(|(at, lot)| LotSummary {
+                    lot_id: lot.lot_id.to_string(),
+                    product_name: lot.product_name.to_string(),
+                    product_category: lot.product_category.to_string(),
+                    quantity: lot.quantity.to_string(),
+                    created_by: lot.created_by.to_string(),
+                    created_at: crate::views::time(at.occurred_at_millis),
+                    created_sequence: at.sequence,
+                })
+                .collect(),
             next_cursor,
         })
     })

@@ -74,6 +74,8 @@ impl AppState {
 /// inspector routes (lots, traces, parties, events), which need a bearer token.
 pub fn router(state: AppState) -> Router {
     let inspector = Router::new()
+        .route("/v1/lots", get(inspect::lots))
+        .route("/v1/events", get(inspect::events))
         .route("/v1/lots/{lot}", get(inspect::lot))
         .route("/v1/lots/{lot}/trace/{direction}", get(inspect::trace))
         .route("/v1/parties/{party}", get(inspect::party))

@@ -6,7 +6,8 @@ use ledger_core::state::PartyRecord;
 use ledger_core::trace::{FactKind, LotFact, Trace, TracedLot};
 use serde::{Deserialize, Serialize};
 
-fn time(millis: i64) -> String {
+/// Unix milliseconds as the API writes times: UTC, RFC 3339, milliseconds.
+pub fn time(millis: i64) -> String {
     Utc.timestamp_millis_opt(millis)
         .single()
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -501,9 +502,9 @@ impl PartyView {
     }
 }
 
-/// One of a party's events, as `GET /v1/parties/{party}/events` lists them.
+/// An event in a list (`/v1/events`, `/v1/parties/{party}/events`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartyEventView {
+pub struct EventSummary {
     /// Sequence number.
     pub sequence: u64,
     /// When it happened.
@@ -519,13 +520,52 @@ pub struct PartyEventView {
     pub hash: String,
 }
 
+/// `GET /v1/events`: a page of events by kind and time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsPage {
+    /// The events, by time of occurrence.
+    pub events: Vec<EventSummary>,
+    /// Cursor for the next page (`?cursor=`), if there is more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A lot in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotSummary {
+    /// The lot.
+    pub lot_id: String,
+    /// Product name.
+    pub product_name: String,
+    /// Product category.
+    pub product_category: String,
+    /// Quantity created.
+    pub quantity: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When (UTC).
+    pub created_at: String,
+    /// The creating event.
+    pub created_sequence: u64,
+}
+
+/// `GET /v1/lots`: a page of lots by creation time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotsPage {
+    /// The lots.
+    pub lots: Vec<LotSummary>,
+    /// Cursor for the next page (`?cursor=`), if there is more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
 /// A page of a party's events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartyEventsPage {
     /// The party.
     pub party_id: String,
     /// The events, by time of occurrence.
-    pub events: Vec<PartyEventView>,
+    pub events: Vec<EventSummary>,
     /// Cursor for the next page (`?cursor=`), if there is more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,

@@ -10,7 +10,7 @@ use ledger_core::EventHash;
 use ledger_core::model::{PartyRole, Stage, TransformKind};
 use ledger_proto::pb;
 use ledger_proto::pb::ledger_client::LedgerClient;
-use query_api::views::{LotView, PartyEventsPage, PartyView, TraceView};
+use query_api::views::{EventsPage, LotView, LotsPage, PartyEventsPage, PartyView, TraceView};
 use tonic::transport::Channel;
 
 type Client = LedgerClient<Channel>;
@@ -856,6 +856,10 @@ async fn the_inspector_cli_prints_traces_lots_and_parties() {
     expect_test::expect_file!["snapshots/lot-show-MEAL-1128.txt"].assert_eq(&lot);
     let party = run(with(&["party", "show", &s.kitchen.id().to_string()])).await;
     expect_test::expect_file!["snapshots/party-show-kitchen.txt"].assert_eq(&party);
+    let lots = run(with(&["lots", "--product", "大白菜"])).await;
+    expect_test::expect_file!["snapshots/lots-cabbage.txt"].assert_eq(&lots);
+    let recalls = run(with(&["events", "--kind", "recall"])).await;
+    expect_test::expect_file!["snapshots/events-recall.txt"].assert_eq(&recalls);
     let events = run(with(&[
         "events",
         "--party",
@@ -906,5 +910,103 @@ async fn the_cli_tells_an_unknown_lot_a_refused_token_and_a_dead_server_apart() 
     assert!(
         message.starts_with(&format!("cannot reach the query API at {dead}")),
         "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lots_and_events_are_searchable_by_product_party_kind_and_time() {
+    let (_node, s, api) = start().await;
+    let names = |page: &LotsPage| {
+        page.lots
+            .iter()
+            .map(|l| l.lot_id.clone())
+            .collect::<Vec<_>>()
+    };
+    let cabbage: LotsPage = api
+        .json("/v1/lots?product=%E5%A4%A7%E7%99%BD%E8%8F%9C")
+        .await;
+    assert_eq!(names(&cabbage), ["CAB-001", "CAB-001-A", "CAB-001-B"]);
+    let by_market: LotsPage = api.json(&format!("/v1/lots?party={}", s.market.id())).await;
+    assert_eq!(names(&by_market), ["CAB-001-A", "CAB-001-B"]);
+    let both: LotsPage = api
+        .json(&format!(
+            "/v1/lots?product=%E5%A4%A7%E7%99%BD%E8%8F%9C&party={}",
+            s.producer.id()
+        ))
+        .await;
+    assert_eq!(names(&both), ["CAB-001"]);
+    let all: LotsPage = api.json("/v1/lots").await;
+    assert_eq!(all.lots.len(), 5);
+    let window: LotsPage = api
+        .json(&format!(
+            "/v1/lots?from={}&until={}",
+            urlencode(&at(569).to_rfc3339()),
+            urlencode(&at(500).to_rfc3339())
+        ))
+        .await;
+    assert_eq!(
+        names(&window),
+        ["CAB-001-B", "PORK-7"],
+        "from is inclusive, until exclusive"
+    );
+    let first: LotsPage = api.json("/v1/lots?limit=2").await;
+    let rest: LotsPage = api
+        .json(&format!(
+            "/v1/lots?cursor={}",
+            first.next_cursor.clone().unwrap()
+        ))
+        .await;
+    assert_eq!([names(&first), names(&rest)].concat(), names(&all));
+
+    let recalls: EventsPage = api.json("/v1/events?kind=RECALL").await;
+    assert_eq!(recalls.events.len(), 1);
+    assert_eq!(recalls.events[0].sequence, s.recall);
+    let canteens: EventsPage = api.json("/v1/events?kind=canteen").await;
+    assert_eq!(canteens.events.len(), 3);
+    assert!(canteens.events.iter().all(|e| e.kind == "CANTEEN"));
+    let problem = api.problem("/v1/events?kind=FRY", 400).await;
+    assert_eq!(problem["parameter"], "kind");
+    let problem = api.problem("/v1/lots?party=nobody", 400).await;
+    assert_eq!(problem["parameter"], "party");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_neither_repeats_nor_skips_while_events_keep_arriving() {
+    let (node, s, api) = start().await;
+    let before: EventsPage = api.json("/v1/events?limit=1000").await;
+    let existing: BTreeSet<u64> = before.events.iter().map(|e| e.sequence).collect();
+    // Meanwhile, the market records quick tests dated all along the timeline, some
+    // before the pages already read and some after.
+    let mut client = node.ledger().await;
+    let market = s.market;
+    let writer = tokio::spawn(async move {
+        for i in 0..40 {
+            ok(
+                &mut client,
+                market.sign(at(700 - 10 * i), quick_test("CAB-001", i % 2 == 0)),
+            )
+            .await;
+        }
+    });
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => "/v1/events?limit=3".to_owned(),
+            Some(c) => format!("/v1/events?limit=3&cursor={c}"),
+        };
+        let page: EventsPage = api.json(&path).await;
+        seen.extend(page.events.iter().map(|e| e.sequence));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    writer.await.unwrap();
+    let unique: BTreeSet<u64> = seen.iter().copied().collect();
+    assert_eq!(unique.len(), seen.len(), "no event is on two pages");
+    assert!(
+        existing.is_subset(&unique),
+        "every event there before paging began is seen"
     );
 }

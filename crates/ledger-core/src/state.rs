@@ -85,6 +85,8 @@ pub struct LotRecord {
     pub created_by: PartyId,
     /// The creating event.
     pub created_by_event: EventHash,
+    /// When the creating event occurred.
+    pub created_at: Timestamp,
     /// Its sequence number.
     pub created_at_sequence: u64,
 }
@@ -99,6 +101,7 @@ impl LotRecord {
             quantity: info.quantity.clone(),
             created_by: body.signer.clone(),
             created_by_event: hash,
+            created_at: body.occurred_at,
             created_at_sequence: sequence,
         }
     }

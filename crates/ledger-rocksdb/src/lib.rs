@@ -12,6 +12,8 @@
 //! | `by_lot`      | lot id, `0x00`, sequence (u64 BE)                | what the event says about the lot: a `LotFact` (postcard) |
 //! | `by_party`    | party id, `0x00`, occurred-at ms (i64 BE, sign bit flipped), sequence (u64 BE) | empty |
 //! | `followers`   | linked event hash (32 bytes), sequence (u64 BE)  | empty |
+//! | `by_kind`     | kind (or `*` for all), `0x00`, occurred-at ms (flipped), sequence | empty |
+//! | `lots_by`     | `a`, `p:`product or `c:`creator, `0x00`, created-at ms (flipped), creating sequence | lot id |
 //! | `lots`        | lot id                                           | JSON `LotRecord` |
 //! | `parties`     | party id                                         | JSON `PartyRecord` |
 //! | `tree`        | level (1 byte), index (u64 BE)                   | Merkle node (32 bytes) |
@@ -40,8 +42,8 @@ use ledger_core::model::PartyRole;
 use ledger_core::state::{LotRecord, PartyRecord};
 use ledger_core::trace::LotFact;
 use ledger_store::{
-    CommitGroup, LedgerStore, PartyEventRef, StoreError, StoreErrorKind, StoredCheckpoint,
-    StoredEvent, check_continues,
+    CommitGroup, LedgerStore, LotFilter, PartyEventRef, StoreError, StoreErrorKind,
+    StoredCheckpoint, StoredEvent, check_continues,
 };
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
@@ -53,12 +55,16 @@ const CF_BY_HASH: &str = "by_hash";
 const CF_BY_LOT: &str = "by_lot";
 const CF_BY_PARTY: &str = "by_party";
 const CF_FOLLOWERS: &str = "followers";
+const CF_BY_KIND: &str = "by_kind";
+const CF_LOTS_BY: &str = "lots_by";
 const CF_LOTS: &str = "lots";
 const CF_PARTIES: &str = "parties";
 const CF_META: &str = "meta";
 const CF_TREE: &str = "tree";
 const CF_CHECKPOINTS: &str = "checkpoints";
-const ALL_CFS: [&str; 10] = [
+const ALL_CFS: [&str; 12] = [
+    CF_BY_KIND,
+    CF_LOTS_BY,
     CF_EVENTS,
     CF_BY_HASH,
     CF_BY_LOT,
@@ -137,6 +143,15 @@ fn id_key(id: &str, suffix: &[&[u8]]) -> Vec<u8> {
         key.extend_from_slice(part);
     }
     key
+}
+
+/// The `lots_by` index id of a filter.
+fn lot_key(filter: LotFilter<'_>) -> String {
+    match filter {
+        LotFilter::All => "a".to_owned(),
+        LotFilter::Product(product) => format!("p:{product}"),
+        LotFilter::Creator(party) => format!("c:{party}"),
+    }
 }
 
 fn tree_key(level: u8, index: u64) -> [u8; 9] {
@@ -308,6 +323,58 @@ impl RocksStore {
         self.scan_entries(cf, prefix, start, |suffix, _| keep_going(suffix))
     }
 
+    /// A time-ordered index (`id`, `0x00`, flipped millis, sequence): entries from
+    /// `from` to `to_millis` (exclusive), at most `limit`, each with its value.
+    fn scan_time_index(
+        &self,
+        cf: &str,
+        id: &str,
+        from: PartyEventRef,
+        to_millis: i64,
+        limit: usize,
+        mut each: impl FnMut(PartyEventRef, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let prefix = id_key(id, &[]);
+        let start = id_key(
+            id,
+            &[&flip(from.occurred_at_millis), &from.sequence.to_be_bytes()],
+        );
+        let mut found = 0;
+        let mut bad = None;
+        self.scan_entries(cf, &prefix, &start, |suffix, value| {
+            if found >= limit {
+                return false;
+            }
+            if suffix.len() != 16 {
+                bad = Some(corrupt(format!(
+                    "{cf} key suffix of {} bytes",
+                    suffix.len()
+                )));
+                return false;
+            }
+            let occurred_at_millis = unflip(&suffix[..8]);
+            if occurred_at_millis >= to_millis {
+                return false;
+            }
+            let sequence = u64::from_be_bytes(suffix[8..].try_into().expect("8 bytes"));
+            found += 1;
+            match each(
+                PartyEventRef {
+                    occurred_at_millis,
+                    sequence,
+                },
+                value,
+            ) {
+                Ok(()) => true,
+                Err(e) => {
+                    bad = Some(e);
+                    false
+                }
+            }
+        })?;
+        bad.map_or(Ok(()), Err)
+    }
+
     /// Entries of `cf` whose keys start with `prefix`, from `start` on, with `prefix`
     /// stripped from the keys.
     fn scan_entries(
@@ -369,8 +436,24 @@ impl LedgerStore for RocksStore {
                 key.extend_from_slice(&seq);
                 batch.put_cf(self.cf(CF_FOLLOWERS), key, []);
             }
+            for kind in [new.index.kind.as_str(), "*"] {
+                batch.put_cf(self.cf(CF_BY_KIND), id_key(kind, &[&time, &seq]), []);
+            }
         }
         for lot in &group.lots {
+            let time = flip(lot.created_at.timestamp_millis());
+            let seq = lot.created_at_sequence.to_be_bytes();
+            for filter in [
+                LotFilter::All,
+                LotFilter::Product(lot.product_name.as_str()),
+                LotFilter::Creator(&lot.created_by),
+            ] {
+                batch.put_cf(
+                    self.cf(CF_LOTS_BY),
+                    id_key(&lot_key(filter), &[&time, &seq]),
+                    lot.lot_id.as_str(),
+                );
+            }
             let json = serde_json::to_vec(lot).expect("lot records serialize");
             batch.put_cf(self.cf(CF_LOTS), lot.lot_id.as_str(), json);
         }
@@ -529,6 +612,53 @@ impl LedgerStore for RocksStore {
             true
         })?;
         bad.map_or(Ok(refs), Err)
+    }
+
+    fn events_by_kind(
+        &self,
+        kind: Option<&str>,
+        from: PartyEventRef,
+        to_millis: i64,
+        limit: usize,
+    ) -> Result<Vec<PartyEventRef>, StoreError> {
+        let mut refs = Vec::new();
+        self.scan_time_index(
+            CF_BY_KIND,
+            kind.unwrap_or("*"),
+            from,
+            to_millis,
+            limit,
+            |r, _| {
+                refs.push(r);
+                Ok(())
+            },
+        )?;
+        Ok(refs)
+    }
+
+    fn lots_by(
+        &self,
+        filter: LotFilter<'_>,
+        from: PartyEventRef,
+        to_millis: i64,
+        limit: usize,
+    ) -> Result<Vec<(PartyEventRef, LotId)>, StoreError> {
+        let mut lots = Vec::new();
+        self.scan_time_index(
+            CF_LOTS_BY,
+            &lot_key(filter),
+            from,
+            to_millis,
+            limit,
+            |r, value| {
+                let text = std::str::from_utf8(value)
+                    .map_err(|_| corrupt("a lots_by value is not UTF-8"))?;
+                let lot = LotId::parse(text).map_err(|e| corrupt(format!("lots_by value: {e}")))?;
+                lots.push((r, lot));
+                Ok(())
+            },
+        )?;
+        Ok(lots)
     }
 
     fn followers(&self, hash: &EventHash) -> Result<Vec<u64>, StoreError> {

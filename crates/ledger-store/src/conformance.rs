@@ -19,8 +19,8 @@ use ledger_core::trace::{FactKind, LotFact};
 use ledger_core::merkle::{Frontier, NodeReader, leaf_hash};
 
 use crate::{
-    CommitGroup, EventIndex, LedgerStore, NewEvent, PartyEventRef, StoreErrorKind, StoreTree,
-    StoredCheckpoint, StoredEvent,
+    CommitGroup, EventIndex, LedgerStore, LotFilter, NewEvent, PartyEventRef, StoreErrorKind,
+    StoreTree, StoredCheckpoint, StoredEvent,
 };
 
 /// Runs every case of the suite as its own `#[test]`.
@@ -34,6 +34,8 @@ macro_rules! store_conformance_tests {
             rejected_commit_writes_nothing,
             lot_events_page_in_order,
             lot_facts_read_back,
+            events_by_kind_and_time,
+            lots_listed_by_product_creator_and_time,
             party_events_by_time_range,
             followers_are_indexed,
             registry_and_lots_are_stored,
@@ -126,6 +128,7 @@ pub fn new_event(
             parties: parties.to_vec(),
             occurred_at_millis,
             links: links.to_vec(),
+            kind: ["ORIGIN", "SHIP", "RETAIL"][sequence as usize % 3].to_owned(),
         },
     }
 }
@@ -160,6 +163,7 @@ pub fn lot_record(name: &str, created_at_sequence: u64) -> LotRecord {
         quantity: Quantity::parse("1200.5", "kg").expect("quantity"),
         created_by: party_id(1),
         created_by_event: hash_of(created_at_sequence),
+        created_at: ledger_core::model::parse_timestamp("2026-03-01T08:00:00+08:00").expect("time"),
         created_at_sequence,
     }
 }
@@ -348,6 +352,123 @@ pub fn lot_facts_read_back(store: &dyn LedgerStore) {
             .is_empty()
     );
     assert!(store.lot_facts(&lot_id("L"), None, 100).unwrap().is_empty());
+}
+
+/// Events by kind (or all kinds) come by time of occurrence, then sequence, paged.
+pub fn events_by_kind_and_time(store: &dyn LedgerStore) {
+    // Times out of sequence order: event n occurred at (n * 7 % 10) seconds.
+    let events = (0..10)
+        .map(|seq| new_event(seq, &[], &[], 1_000 * (seq as i64 * 7 % 10), &[]))
+        .collect();
+    store
+        .commit(&CommitGroup {
+            events,
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    let start = PartyEventRef {
+        occurred_at_millis: i64::MIN,
+        sequence: 0,
+    };
+    let seqs = |refs: Vec<PartyEventRef>| refs.iter().map(|r| r.sequence).collect::<Vec<_>>();
+    // SHIP is every third event from 1: 1 (7 s), 4 (8 s), 7 (9 s).
+    assert_eq!(
+        seqs(
+            store
+                .events_by_kind(Some("SHIP"), start, i64::MAX, 100)
+                .unwrap()
+        ),
+        vec![1, 4, 7]
+    );
+    // All kinds by time: seconds 0..9 are events 0, 3, 6, 9, 2, 5, 8, 1, 4, 7.
+    let all = store.events_by_kind(None, start, i64::MAX, 100).unwrap();
+    assert_eq!(seqs(all.clone()), vec![0, 3, 6, 9, 2, 5, 8, 1, 4, 7]);
+    // Paged from a position, with an exclusive end.
+    assert_eq!(
+        seqs(store.events_by_kind(None, all[3], 8_000, 100).unwrap()),
+        vec![9, 2, 5, 8, 1]
+    );
+    assert_eq!(
+        seqs(store.events_by_kind(None, all[3], i64::MAX, 2).unwrap()),
+        vec![9, 2]
+    );
+    assert!(
+        store
+            .events_by_kind(Some("RECALL"), start, i64::MAX, 100)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Lots are listed by creation time, all of them, by product, or by creator.
+pub fn lots_listed_by_product_creator_and_time(store: &dyn LedgerStore) {
+    let events: Vec<_> = (0..6).map(|seq| new_event(seq, &[], &[], 0, &[])).collect();
+    let lots = (0..6u64)
+        .map(|seq| {
+            let mut lot = lot_record(&format!("L{seq}"), seq);
+            if seq % 2 == 1 {
+                lot.product_name = Text::parse("猪肉", 100).expect("text");
+            }
+            lot.created_by = party_id(seq as usize % 3);
+            // Later sequence numbers created earlier: time order differs from log order.
+            lot.created_at = ledger_core::model::parse_timestamp(&format!(
+                "2026-03-0{}T08:00:00+08:00",
+                6 - seq
+            ))
+            .expect("time");
+            lot
+        })
+        .collect();
+    store
+        .commit(&CommitGroup {
+            events,
+            lots,
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    let start = PartyEventRef {
+        occurred_at_millis: i64::MIN,
+        sequence: 0,
+    };
+    let names = |found: Vec<(PartyEventRef, LotId)>| {
+        found
+            .iter()
+            .map(|(_, lot)| lot.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let all = store.lots_by(LotFilter::All, start, i64::MAX, 100).unwrap();
+    assert_eq!(names(all.clone()), ["L5", "L4", "L3", "L2", "L1", "L0"]);
+    assert_eq!(
+        names(
+            store
+                .lots_by(LotFilter::Product("猪肉"), start, i64::MAX, 100)
+                .unwrap()
+        ),
+        ["L5", "L3", "L1"]
+    );
+    assert_eq!(
+        names(
+            store
+                .lots_by(LotFilter::Creator(&party_id(0)), start, i64::MAX, 100)
+                .unwrap()
+        ),
+        ["L3", "L0"]
+    );
+    assert_eq!(
+        names(
+            store
+                .lots_by(LotFilter::All, all[2].0, all[5].0.occurred_at_millis, 100)
+                .unwrap()
+        ),
+        ["L3", "L2", "L1"]
+    );
+    assert!(
+        store
+            .lots_by(LotFilter::Product("猪"), start, i64::MAX, 100)
+            .unwrap()
+            .is_empty(),
+        "product names match exactly"
+    );
 }
 
 /// A party's events come by time of occurrence within the range, then by sequence.

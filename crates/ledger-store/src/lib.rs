@@ -53,6 +53,8 @@ pub struct EventIndex {
     pub occurred_at_millis: i64,
     /// Events this one follows (its hash links up); the store indexes them downwards.
     pub links: Vec<EventHash>,
+    /// The event's kind (`ORIGIN`, `SHIP`, ...), for the kind-and-time index.
+    pub kind: String,
 }
 
 impl EventIndex {
@@ -71,6 +73,7 @@ impl EventIndex {
             parties: body.party_ids().into_iter().cloned().collect(),
             occurred_at_millis: body.occurred_at.timestamp_millis(),
             links,
+            kind: body.kind.name().to_owned(),
         }
     }
 }
@@ -120,7 +123,18 @@ pub struct StoredCheckpoint {
     pub note: String,
 }
 
-/// A reference into the party-and-time index.
+/// Which lots [`LedgerStore::lots_by`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LotFilter<'a> {
+    /// Every lot.
+    All,
+    /// Lots of this exact product name.
+    Product(&'a str),
+    /// Lots this party created (at origin or by a transform).
+    Creator(&'a PartyId),
+}
+
+/// A position in one of the time-ordered indexes (party events, events by kind, lots).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PartyEventRef {
     /// When the event occurred, Unix milliseconds.
@@ -199,6 +213,24 @@ pub trait LedgerStore: Send + Sync {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<LotFact>, StoreError>;
+    /// Events of one kind (or of every kind, `None`) by time of occurrence, from `from`
+    /// (inclusive) to `to_millis` (exclusive), at most `limit`.
+    fn events_by_kind(
+        &self,
+        kind: Option<&str>,
+        from: PartyEventRef,
+        to_millis: i64,
+        limit: usize,
+    ) -> Result<Vec<PartyEventRef>, StoreError>;
+    /// Lots by the time of their creation, from `from` (inclusive; its sequence is the
+    /// creating event's) to `to_millis` (exclusive), at most `limit`.
+    fn lots_by(
+        &self,
+        filter: LotFilter<'_>,
+        from: PartyEventRef,
+        to_millis: i64,
+        limit: usize,
+    ) -> Result<Vec<(PartyEventRef, LotId)>, StoreError>;
     /// Sequence numbers of the events that link to `hash` (what followed it), ascending.
     fn followers(&self, hash: &EventHash) -> Result<Vec<u64>, StoreError>;
     /// A lot.

@@ -10,7 +10,7 @@ use ledger_core::state::{LotRecord, PartyRecord};
 use ledger_core::trace::LotFact;
 
 use crate::{
-    CommitGroup, LedgerStore, PartyEventRef, StoreError, StoredCheckpoint, StoredEvent,
+    CommitGroup, LedgerStore, LotFilter, PartyEventRef, StoreError, StoredCheckpoint, StoredEvent,
     check_continues,
 };
 
@@ -20,12 +20,25 @@ struct Inner {
     by_hash: HashMap<EventHash, u64>,
     by_lot: BTreeMap<(LotId, u64), LotFact>,
     by_party: BTreeSet<(PartyId, PartyEventRef)>,
+    /// (kind, or `*` for every kind; position)
+    by_kind: BTreeSet<(String, PartyEventRef)>,
+    /// ([`lot_key`], position) -> lot; a creating event creates one lot.
+    lots_by: BTreeMap<(String, PartyEventRef), LotId>,
     followers: HashMap<EventHash, Vec<u64>>,
     lots: HashMap<LotId, LotRecord>,
     parties: HashMap<PartyId, PartyRecord>,
     authority: Option<PartyId>,
     tree: HashMap<(u8, u64), TreeHash>,
     checkpoints: BTreeMap<u64, String>,
+}
+
+/// The in-memory lot index's key for a filter.
+fn lot_key(filter: LotFilter<'_>) -> String {
+    match filter {
+        LotFilter::All => "a".to_owned(),
+        LotFilter::Product(product) => format!("p:{product}"),
+        LotFilter::Creator(party) => format!("c:{party}"),
+    }
 }
 
 /// A [`LedgerStore`] in memory.
@@ -72,9 +85,28 @@ impl LedgerStore for MemStore {
             for link in &new.index.links {
                 inner.followers.entry(*link).or_default().push(sequence);
             }
+            let at = PartyEventRef {
+                occurred_at_millis: new.index.occurred_at_millis,
+                sequence,
+            };
+            inner.by_kind.insert((new.index.kind.clone(), at));
+            inner.by_kind.insert(("*".to_owned(), at));
             inner.events.push(new.event.clone());
         }
         for lot in &group.lots {
+            let at = PartyEventRef {
+                occurred_at_millis: lot.created_at.timestamp_millis(),
+                sequence: lot.created_at_sequence,
+            };
+            for filter in [
+                LotFilter::All,
+                LotFilter::Product(lot.product_name.as_str()),
+                LotFilter::Creator(&lot.created_by),
+            ] {
+                inner
+                    .lots_by
+                    .insert((lot_key(filter), at), lot.lot_id.clone());
+            }
             inner.lots.insert(lot.lot_id.clone(), lot.clone());
         }
         for party in &group.parties {
@@ -163,6 +195,42 @@ impl LedgerStore for MemStore {
             .take_while(|(party, r)| party == party_id && r.occurred_at_millis < to_millis)
             .take(limit)
             .map(|(_, r)| *r)
+            .collect())
+    }
+
+    fn events_by_kind(
+        &self,
+        kind: Option<&str>,
+        from: PartyEventRef,
+        to_millis: i64,
+        limit: usize,
+    ) -> Result<Vec<PartyEventRef>, StoreError> {
+        let kind = kind.unwrap_or("*").to_owned();
+        Ok(self
+            .read()
+            .by_kind
+            .range((kind.clone(), from)..)
+            .take_while(|(k, r)| *k == kind && r.occurred_at_millis < to_millis)
+            .take(limit)
+            .map(|(_, r)| *r)
+            .collect())
+    }
+
+    fn lots_by(
+        &self,
+        filter: LotFilter<'_>,
+        from: PartyEventRef,
+        to_millis: i64,
+        limit: usize,
+    ) -> Result<Vec<(PartyEventRef, LotId)>, StoreError> {
+        let key = lot_key(filter);
+        Ok(self
+            .read()
+            .lots_by
+            .range((key.clone(), from)..)
+            .take_while(|((k, r), _)| *k == key && r.occurred_at_millis < to_millis)
+            .take(limit)
+            .map(|((_, r), lot)| (*r, lot.clone()))
             .collect())
     }
 
