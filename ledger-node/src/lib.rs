@@ -214,6 +214,11 @@ pub fn open_ledger(
     };
     let log = ledger_core::checkpoint::LogSigner::new(&origin, key)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The public verifier key, for readers of the directory (a standalone query API).
+    std::fs::write(
+        data_dir.path().join("log-verifier-key"),
+        format!("{}\n", log.verifier_key()),
+    )?;
     let store = ledger_rocksdb::RocksStore::open(&data_dir.ledger()).map_err(|e| {
         anyhow::anyhow!(
             "cannot open the ledger in {}: {e}",

@@ -23,6 +23,7 @@ use serde::Serialize;
 pub mod auth;
 pub mod facts;
 mod inspect;
+pub mod standalone;
 pub mod views;
 
 use auth::Inspectors;

@@ -1010,3 +1010,80 @@ async fn paging_neither_repeats_nor_skips_while_events_keep_arriving() {
         "every event there before paging began is seen"
     );
 }
+
+/// The query API on its own, over the node's data directory as a RocksDB secondary:
+/// the same answers, and new events show up as it catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standalone_query_api_reads_a_secondary_that_keeps_up() {
+    let (node, s, api) = start().await;
+    let secondary_dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(
+        ledger_rocksdb::RocksStore::open_secondary(
+            &node.data_dir().join("ledger"),
+            secondary_dir.path(),
+        )
+        .unwrap(),
+    );
+    query_api::standalone::spawn_catch_up(store.clone(), std::time::Duration::from_millis(10));
+    let inspectors =
+        query_api::auth::Inspectors::from_file(&node.data_dir().join("inspector-tokens")).unwrap();
+    let key = query_api::standalone::read_verifier_key(node.data_dir())
+        .unwrap()
+        .expect("the node leaves its verifier key");
+    let shared: std::sync::Arc<dyn ledger_store::LedgerStore> = store;
+    let state = query_api::AppState::new(shared)
+        .with_inspectors(inspectors)
+        .with_verifier_key(&key);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let reader = Api {
+        http: reqwest::Client::new(),
+        base: format!("http://{}", listener.local_addr().unwrap()),
+        token: api.token.clone(),
+    };
+    tokio::spawn(async move { axum::serve(listener, query_api::router(state)).await });
+
+    let from_node: TraceView = api.json("/v1/lots/CAB-001/trace/down").await;
+    let from_reader: TraceView = reader.json("/v1/lots/CAB-001/trace/down").await;
+    assert_eq!(from_reader, from_node);
+    let log: serde_json::Value = reader.json("/v1/log").await;
+    assert_eq!(log["verifier_key"], key);
+
+    // The node records more; the reader sees it once it has caught up.
+    let mut client = node.ledger().await;
+    let meal: LotView = api.json("/v1/lots/MEAL-1128").await;
+    let created = EventHash::from_hex(&meal.events[0].hash).unwrap();
+    let (shipment, _) = ok(
+        &mut client,
+        s.kitchen.sign(
+            at(10),
+            ship("MEAL-1128", "5", "kg", s.retailer.id(), "SD-9", created),
+        ),
+    )
+    .await;
+    let (_, receipt) = ok(
+        &mut client,
+        s.retailer.sign(
+            at(5),
+            receive(Stage::Retail, "MEAL-1128", "5", "kg", shipment, None),
+        ),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let trace: TraceView = reader.json("/v1/lots/CAB-001/trace/down").await;
+        if trace.events.iter().any(|e| e.sequence == receipt) {
+            assert_eq!(
+                trace,
+                api.json::<TraceView>("/v1/lots/CAB-001/trace/down").await
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reader never caught up"
+        );
+        tokio::task::yield_now().await;
+    }
+    let events: EventsPage = reader.json("/v1/events?kind=RETAIL").await;
+    assert_eq!(events.events.len(), 2);
+}

@@ -94,6 +94,9 @@ pub struct RocksOptions {
     /// Open a snapshot of the directory for reading only (beside a running node, for
     /// an audit); commits are refused.
     pub read_only: bool,
+    /// Open as a secondary of the primary at the given path, keeping the secondary's
+    /// own files in this directory (see [`RocksStore::open_secondary`]).
+    pub secondary: Option<std::path::PathBuf>,
 }
 
 impl Default for RocksOptions {
@@ -101,6 +104,7 @@ impl Default for RocksOptions {
         RocksOptions {
             block_cache_bytes: 64 << 20,
             read_only: false,
+            secondary: None,
         }
     }
 }
@@ -222,7 +226,12 @@ impl RocksStore {
             cf_options.set_block_based_table_factory(&table);
             ColumnFamilyDescriptor::new(*name, cf_options)
         });
-        let db = if options.read_only {
+        let db = if let Some(secondary) = &options.secondary {
+            // A secondary must keep every file open to follow the primary's.
+            db_options.set_max_open_files(-1);
+            DB::open_cf_descriptors_as_secondary(&db_options, path, secondary, descriptors)
+                .map_err(io)?
+        } else if options.read_only {
             DB::open_cf_descriptors_read_only(&db_options, path, descriptors, false).map_err(io)?
         } else {
             DB::open_cf_descriptors(&db_options, path, descriptors).map_err(io)?
@@ -235,6 +244,45 @@ impl RocksStore {
         let next = store.check_consistency()?;
         store.next_sequence.store(next, Ordering::SeqCst);
         Ok(store)
+    }
+
+    /// Opens a read-only secondary of the store a running node writes in `primary`,
+    /// keeping its own bookkeeping in `secondary` (a directory of its own). It sees the
+    /// primary's writes as of opening, and later ones after each [`RocksStore::catch_up`].
+    pub fn open_secondary(primary: &Path, secondary: &Path) -> Result<RocksStore, StoreError> {
+        if !primary.join("CURRENT").exists() {
+            return Err(StoreError::new(
+                StoreErrorKind::Io,
+                format!("{} holds no ledger", primary.display()),
+            ));
+        }
+        std::fs::create_dir_all(secondary).map_err(|e| {
+            StoreError::new(StoreErrorKind::Io, format!("{}: {e}", secondary.display()))
+        })?;
+        RocksStore::open_with(
+            primary,
+            &RocksOptions {
+                secondary: Some(secondary.to_owned()),
+                ..RocksOptions::default()
+            },
+        )
+    }
+
+    /// A secondary: reads what the primary has written since, and returns the number of
+    /// events now visible. Each primary commit is one write batch, so a catch-up never
+    /// shows part of one.
+    pub fn catch_up(&self) -> Result<u64, StoreError> {
+        self.db.try_catch_up_with_primary().map_err(io)?;
+        let next = match self
+            .db
+            .get_cf(self.cf(CF_META), META_NEXT_SEQUENCE)
+            .map_err(io)?
+        {
+            Some(bytes) => read_u64(&bytes, "meta/next_sequence")?,
+            None => 0,
+        };
+        self.next_sequence.fetch_max(next, Ordering::SeqCst);
+        Ok(self.next_sequence.load(Ordering::SeqCst))
     }
 
     /// Opens the store in `path` for reading only: a snapshot as of now, beside a
