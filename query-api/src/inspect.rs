@@ -18,7 +18,7 @@ use crate::views::{
     EventSummary, EventView, EventsPage, LotSummary, LotView, LotsPage, PartyEventsPage,
     PartySummary, PartyView, RecallView, TraceView,
 };
-use crate::{ApiError, AppState, Params, number, refuse_unknown};
+use crate::{ApiError, AppState, Params, Problem, number, refuse_unknown};
 
 /// Lets a request through only with a valid, unrevoked inspector token.
 pub(crate) async fn require_inspector(
@@ -154,6 +154,32 @@ fn summary(state: &AppState, party_id: &PartyId) -> Result<PartySummary, ApiErro
 }
 
 /// `GET /v1/lots/{lot}/trace/{direction}`.
+#[utoipa::path(
+    get,
+    path = "/v1/lots/{lot}/trace/{direction}",
+    tag = "inspectors",
+    operation_id = "trace",
+    description = "A recall trace. Downstream (`down`): every lot made from this one, transitively, and every party that received, shipped, processed, tested or recalled any of them; parties with `affected` are the recall list, each with how it was first reached. Upstream (`up`): the custody chain of the lot's creation back to every origin, with the creation, tests and recalls of every lot on the way. Filters choose what is reported, never what is followed.",
+    security(("inspector_token" = [])),
+    params(
+        ("lot" = String, Path, description = "The lot: a local code, or the GS1 form 01/GTIN/10/LOT with its slashes percent-encoded."),
+        ("direction" = String, Path, description = "`down` (where it went) or `up` (where it came from)."),
+        ("max_depth" = Option<u32>, Query, description = "Follow at most this many transform steps."),
+        ("as_of" = Option<u64>, Query, description = "What the ledger knew as of this event sequence number (inclusive)."),
+        ("from" = Option<String>, Query, description = "Only from this time on: RFC 3339, or a date YYYY-MM-DD meaning its start in Beijing time."),
+        ("until" = Option<String>, Query, description = "Only before this time (same forms as `from`)."),
+        ("stage" = Option<String>, Query, description = "Report only receipts at these stages: comma-separated market_entry, warehouse, retail, canteen."),
+        ("holder" = Option<String>, Query, description = "Upstream only: also trace this party's receipts of the lot (its own custody chain).")
+    ),
+    responses(
+        (status = 200, description = "The trace.", body = TraceView),
+        (status = 400, description = "A parameter is wrong; `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No inspector token, or one nobody holds.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The inspector token was revoked.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such lot (as of `as_of`), or no such direction.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The ledger store failed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn trace(
     State(state): State<AppState>,
     Path((lot, direction)): Path<(String, String)>,
@@ -218,6 +244,28 @@ pub(crate) async fn trace(
 
 /// `GET /v1/lots/{lot}`: details, recall status (inherited too), tests, and a page of
 /// its history.
+#[utoipa::path(
+    get,
+    path = "/v1/lots/{lot}",
+    tag = "inspectors",
+    operation_id = "lot",
+    description = "A lot: product, creator, recall status including recalls of any lot upstream of it, its test results, and one page of its history in ledger order with hash links.",
+    security(("inspector_token" = [])),
+    params(
+        ("lot" = String, Path, description = "The lot: a local code, or the GS1 form 01/GTIN/10/LOT with its slashes percent-encoded."),
+        ("as_of" = Option<u64>, Query, description = "What the ledger knew as of this event sequence number (inclusive)."),
+        ("after" = Option<u64>, Query, description = "History after this event (`next_after` of the previous page)."),
+        ("limit" = Option<u32>, Query, description = "History events per page (1 to 5000, default 500).")
+    ),
+    responses(
+        (status = 200, description = "The lot.", body = LotView),
+        (status = 400, description = "A parameter is wrong; `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No inspector token, or one nobody holds.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The inspector token was revoked.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such lot.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The ledger store failed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn lot(
     State(state): State<AppState>,
     Path(lot): Path<String>,
@@ -312,6 +360,25 @@ pub(crate) async fn lot(
 }
 
 /// `GET /v1/parties/{party}`: profile, keys, status, contact.
+#[utoipa::path(
+    get,
+    path = "/v1/parties/{party}",
+    tag = "inspectors",
+    operation_id = "party",
+    description = "A party's registry entry: name, role, region, status, contact and every key.",
+    security(("inspector_token" = [])),
+    params(
+        ("party" = String, Path, description = "Unified social credit code or licence number.")
+    ),
+    responses(
+        (status = 200, description = "The party.", body = PartyView),
+        (status = 400, description = "A parameter is wrong; `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No inspector token, or one nobody holds.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The inspector token was revoked.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such party is registered.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The ledger store failed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn party(
     State(state): State<AppState>,
     Path(party): Path<String>,
@@ -409,6 +476,29 @@ fn summaries(
 
 /// `GET /v1/parties/{party}/events?from=&until=&cursor=&limit=`: the party's events by
 /// time of occurrence.
+#[utoipa::path(
+    get,
+    path = "/v1/parties/{party}/events",
+    tag = "inspectors",
+    operation_id = "party_events",
+    description = "The events a party signed or is named in, by time of occurrence.",
+    security(("inspector_token" = [])),
+    params(
+        ("party" = String, Path, description = "Unified social credit code or licence number."),
+        ("from" = Option<String>, Query, description = "Only from this time on: RFC 3339, or a date YYYY-MM-DD meaning its start in Beijing time."),
+        ("until" = Option<String>, Query, description = "Only before this time (same forms as `from`)."),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100).")
+    ),
+    responses(
+        (status = 200, description = "A page of events.", body = PartyEventsPage),
+        (status = 400, description = "A parameter is wrong; `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No inspector token, or one nobody holds.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The inspector token was revoked.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such party is registered.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The ledger store failed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn party_events(
     State(state): State<AppState>,
     Path(party): Path<String>,
@@ -458,6 +548,29 @@ const KINDS: [&str; 13] = [
 
 /// `GET /v1/events?kind=&from=&until=&cursor=&limit=`: events by time of occurrence,
 /// of one kind or all.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "inspectors",
+    operation_id = "events",
+    description = "Events by time of occurrence, of one kind or all.",
+    security(("inspector_token" = [])),
+    params(
+        ("kind" = Option<String>, Query, description = "ORIGIN, SHIP, MARKET_ENTRY, WAREHOUSE, RETAIL, CANTEEN, TRANSFORM, INSPECTION, RECALL, REGISTER_PARTY, ADD_KEY, REVOKE_KEY or SET_PARTY_STATUS (any case)."),
+        ("from" = Option<String>, Query, description = "Only from this time on: RFC 3339, or a date YYYY-MM-DD meaning its start in Beijing time."),
+        ("until" = Option<String>, Query, description = "Only before this time (same forms as `from`)."),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100).")
+    ),
+    responses(
+        (status = 200, description = "A page of events.", body = EventsPage),
+        (status = 400, description = "A parameter is wrong; `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No inspector token, or one nobody holds.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The inspector token was revoked.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not used.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The ledger store failed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn events(
     State(state): State<AppState>,
     Query(params): Params,
@@ -497,6 +610,30 @@ pub(crate) async fn events(
 
 /// `GET /v1/lots?product=&party=&from=&until=&cursor=&limit=`: lots by creation time,
 /// all, of one product (exact name), created by one party, or both.
+#[utoipa::path(
+    get,
+    path = "/v1/lots",
+    tag = "inspectors",
+    operation_id = "lots",
+    description = "Lots by creation time: all, of one product (exact name), created by one party, or both.",
+    security(("inspector_token" = [])),
+    params(
+        ("product" = Option<String>, Query, description = "Exact product name."),
+        ("party" = Option<String>, Query, description = "The creating party."),
+        ("from" = Option<String>, Query, description = "Only from this time on: RFC 3339, or a date YYYY-MM-DD meaning its start in Beijing time."),
+        ("until" = Option<String>, Query, description = "Only before this time (same forms as `from`)."),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100).")
+    ),
+    responses(
+        (status = 200, description = "A page of lots.", body = LotsPage),
+        (status = 400, description = "A parameter is wrong; `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No inspector token, or one nobody holds.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The inspector token was revoked.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not used.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The ledger store failed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn lots(
     State(state): State<AppState>,
     Query(params): Params,
@@ -607,6 +744,25 @@ fn decode(
 
 /// `GET /v1/events/{sequence}`: one event in full: the decoded body, its hash, signature
 /// and the hashes it links to.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{sequence}",
+    tag = "inspectors",
+    operation_id = "event",
+    description = "One event in full: its decoded body, hash, signature, body bytes and the hashes it links to.",
+    security(("inspector_token" = [])),
+    params(
+        ("sequence" = u64, Path, description = "The event's sequence number.")
+    ),
+    responses(
+        (status = 200, description = "The event.", body = Object),
+        (status = 400, description = "A parameter is wrong; `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No inspector token, or one nobody holds.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The inspector token was revoked.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The ledger store failed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn event(
     State(state): State<AppState>,
     Path(sequence): Path<String>,

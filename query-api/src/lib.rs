@@ -23,6 +23,7 @@ use serde::Serialize;
 pub mod auth;
 pub mod facts;
 mod inspect;
+mod openapi;
 pub mod standalone;
 pub mod views;
 
@@ -31,6 +32,8 @@ use facts::LedgerCache;
 
 /// Lot facts the trace cache holds by default (about 60 MiB).
 pub const DEFAULT_CACHED_FACTS: u64 = 250_000;
+
+pub use openapi::document as openapi;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -90,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .merge(inspector)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/v1/status", get(status))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { Json(openapi::document()) }),
+        )
         .route("/v1/log", get(log_info))
         .route("/v1/checkpoint", get(checkpoint))
         .route("/v1/proofs/inclusion", get(inclusion))
@@ -98,7 +105,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// `GET /v1/status`: the ledger's size and authority.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LedgerStatus {
     /// Events in the ledger.
     pub n_events: u64,
@@ -107,13 +114,18 @@ pub struct LedgerStatus {
 }
 
 /// An RFC 9457 problem document.
-#[derive(Debug, Serialize)]
-struct Problem {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the status says what kind of problem it is.
     #[serde(rename = "type")]
     kind: &'static str,
+    /// The status's name.
     title: &'static str,
+    /// The HTTP status.
     status: u16,
+    /// What is wrong, for a person.
     detail: String,
+    /// The parameter at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     parameter: Option<&'static str>,
 }
@@ -224,6 +236,17 @@ fn refuse_unknown(params: &HashMap<String, String>, known: &[&str]) -> Result<()
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    tag = "public",
+    operation_id = "status",
+    description = "The ledger's size and authority.",
+    responses(
+        (status = 200, description = "Status.", body = LedgerStatus),
+        (status = 503, description = "The ledger store failed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn status(State(state): State<AppState>) -> Result<Json<LedgerStatus>, ApiError> {
     let (n_events, authority) = read(&state, |store| {
         Ok((store.next_sequence()?, store.authority()?))
@@ -236,13 +259,25 @@ async fn status(State(state): State<AppState>) -> Result<Json<LedgerStatus>, Api
 }
 
 /// `GET /v1/log`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct LogInfo {
     origin: String,
     verifier_key: String,
     tree_size: u64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/log",
+    tag = "public",
+    operation_id = "log_info",
+    description = "The verifiable log's origin, verifier key and size.",
+    responses(
+        (status = 200, description = "The log.", body = LogInfo),
+        (status = 404, description = "This server does not know the log's key.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The ledger store failed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn log_info(State(state): State<AppState>) -> Result<Json<LogInfo>, ApiError> {
     let verifier_key = state
         .verifier_key
@@ -262,6 +297,22 @@ async fn log_info(State(state): State<AppState>) -> Result<Json<LogInfo>, ApiErr
 
 /// `GET /v1/checkpoint[?tree_size=N]`: the latest signed checkpoint, or the first of at
 /// least N events, as the signed note itself (`text/plain`).
+#[utoipa::path(
+    get,
+    path = "/v1/checkpoint",
+    tag = "public",
+    operation_id = "checkpoint",
+    description = "The latest signed checkpoint (a C2SP signed note), or the first covering at least `tree_size` events.",
+    params(
+        ("tree_size" = Option<u64>, Query, description = "The checkpoint must cover at least this many events.")
+    ),
+    responses(
+        (status = 200, description = "The signed note.", body = String, content_type = "text/plain"),
+        (status = 400, description = "A parameter is wrong; `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No checkpoint covers that many events yet.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The ledger store failed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn checkpoint(
     State(state): State<AppState>,
     Query(params): Params,
@@ -289,7 +340,7 @@ async fn checkpoint(
 }
 
 /// A proof bundle, the format `foodtrace verify` checks.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ProofBundle {
     format: &'static str,
     event: BundledEvent,
@@ -297,7 +348,7 @@ struct ProofBundle {
     inclusion: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct BundledEvent {
     sequence: u64,
     event_hash: String,
@@ -309,6 +360,24 @@ struct BundledEvent {
 /// `GET /v1/proofs/inclusion?event_hash=HEX` (or `sequence=N`)`[&tree_size=N]`: the
 /// event, a signed checkpoint of exactly `tree_size` events (default: the latest) and
 /// the inclusion proof, as a proof bundle.
+#[utoipa::path(
+    get,
+    path = "/v1/proofs/inclusion",
+    tag = "public",
+    operation_id = "inclusion_proof",
+    description = "A proof bundle: the event, a signed checkpoint and the inclusion proof, which `foodtrace verify` checks offline. Give exactly one of `event_hash` and `sequence`.",
+    params(
+        ("event_hash" = Option<String>, Query, description = "The event hash, 64 hex digits."),
+        ("sequence" = Option<u64>, Query, description = "The event sequence number."),
+        ("tree_size" = Option<u64>, Query, description = "Prove against the checkpoint of exactly this size (default: the latest).")
+    ),
+    responses(
+        (status = 200, description = "The bundle.", body = ProofBundle),
+        (status = 400, description = "A parameter is wrong; `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event, or no such checkpoint.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The ledger store failed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn inclusion(
     State(state): State<AppState>,
     Query(params): Params,
@@ -381,13 +450,29 @@ async fn inclusion(
 }
 
 /// `GET /v1/proofs/consistency?old_size=M&new_size=N`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ConsistencyProof {
     old_size: u64,
     new_size: u64,
     hashes: Vec<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/proofs/consistency",
+    tag = "public",
+    operation_id = "consistency_proof",
+    description = "The proof that the log of `old_size` events is a prefix of the log of `new_size` events.",
+    params(
+        ("old_size" = u64, Query, description = "The older tree size."),
+        ("new_size" = u64, Query, description = "The newer tree size, at most the log's size.")
+    ),
+    responses(
+        (status = 200, description = "The proof.", body = ConsistencyProof),
+        (status = 400, description = "A parameter is wrong; `parameter` names it.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The ledger store failed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn consistency(
     State(state): State<AppState>,
     Query(params): Params,

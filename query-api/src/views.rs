@@ -22,7 +22,7 @@ fn snake<T: Serialize>(value: &T) -> String {
 }
 
 /// An event as a trace or a lot's history shows it: what it says about one lot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventView {
     /// Sequence number in the ledger.
     pub sequence: u64,
@@ -95,7 +95,7 @@ pub struct EventView {
 }
 
 /// A transform input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InputView {
     /// The input lot.
     pub lot_id: String,
@@ -209,7 +209,7 @@ impl EventView {
 }
 
 /// A party as inspectors see it (contact included).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PartySummary {
     /// Unified social credit code or licence number.
     pub party_id: String,
@@ -245,7 +245,7 @@ impl PartySummary {
 }
 
 /// A lot in a trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TracedLotView {
     /// The lot.
     pub lot_id: String,
@@ -297,7 +297,7 @@ impl TracedLotView {
 }
 
 /// A party in a trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TracedPartyView {
     /// Who.
     #[serde(flatten)]
@@ -321,7 +321,7 @@ pub struct TracedPartyView {
 }
 
 /// One step of a path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PathStepView {
     /// The event.
     pub sequence: u64,
@@ -334,7 +334,7 @@ pub struct PathStepView {
 }
 
 /// `GET /v1/lots/{lot}/trace/{up|down}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TraceView {
     /// `upstream` or `downstream`.
     pub direction: String,
@@ -409,7 +409,7 @@ impl TraceView {
 }
 
 /// A recall that reaches a lot, directly or through a lot upstream of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecallView {
     /// The recalled lot (this lot, or one upstream of it).
     pub lot_id: String,
@@ -426,7 +426,7 @@ pub struct RecallView {
 }
 
 /// `GET /v1/lots/{lot}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LotView {
     /// The lot.
     pub lot_id: String,
@@ -454,7 +454,7 @@ pub struct LotView {
 }
 
 /// A key in a party's profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyView {
     /// Key id (hex).
     pub key_id: String,
@@ -470,7 +470,7 @@ pub struct KeyView {
 }
 
 /// `GET /v1/parties/{party}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PartyView {
     /// Who.
     #[serde(flatten)]
@@ -503,7 +503,7 @@ impl PartyView {
 }
 
 /// An event in a list (`/v1/events`, `/v1/parties/{party}/events`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventSummary {
     /// Sequence number.
     pub sequence: u64,
@@ -521,7 +521,7 @@ pub struct EventSummary {
 }
 
 /// `GET /v1/events`: a page of events by kind and time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventsPage {
     /// The events, by time of occurrence.
     pub events: Vec<EventSummary>,
@@ -531,7 +531,7 @@ pub struct EventsPage {
 }
 
 /// A lot in a list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LotSummary {
     /// The lot.
     pub lot_id: String,
@@ -550,7 +550,7 @@ pub struct LotSummary {
 }
 
 /// `GET /v1/lots`: a page of lots by creation time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LotsPage {
     /// The lots.
     pub lots: Vec<LotSummary>,
@@ -560,7 +560,7 @@ pub struct LotsPage {
 }
 
 /// A page of a party's events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PartyEventsPage {
     /// The party.
     pub party_id: String,
