@@ -1087,3 +1087,65 @@ async fn a_standalone_query_api_reads_a_secondary_that_keeps_up() {
     let events: EventsPage = reader.json("/v1/events?kind=RETAIL").await;
     assert_eq!(events.events.len(), 2);
 }
+
+/// The benchmark's city generator, small: every event is admitted, and its landmark
+/// lots have the shape the benchmark promises (a wholesale lot split 50 ways with about
+/// 200 receivers downstream; a school meal with about 25 origins upstream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_city_generator_makes_the_traces_the_benchmark_measures() {
+    use tokio_stream::StreamExt;
+    let node = TestNode::start().await;
+    let token = node.add_inspector("bench");
+    let mut events = Vec::new();
+    let landmarks = district_synth::city::generate_city(
+        &authority(),
+        &district_synth::city::CityScale::small(),
+        7,
+        at(0),
+        |batch| events.extend(batch),
+    );
+    assert_eq!(landmarks.n_events, events.len());
+    let mut client = node.ledger().await;
+    let results: Vec<pb::SubmitResult> = client
+        .submit_stream(tokio_stream::iter(events))
+        .await
+        .unwrap()
+        .into_inner()
+        .map(|r| r.unwrap())
+        .collect()
+        .await;
+    let refused: Vec<_> = results
+        .iter()
+        .filter(|r| !matches!(r.outcome, Some(pb::submit_result::Outcome::Receipt(_))))
+        .collect();
+    assert!(refused.is_empty(), "{:?}", refused.first());
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: node.http_base(),
+        token,
+    };
+    let down: TraceView = api
+        .json(&format!("/v1/lots/{}/trace/down", landmarks.busy_lot))
+        .await;
+    let children = down.lots.iter().filter(|l| l.depth == 1).count();
+    assert_eq!(children, 50, "the lot is split 50 ways");
+    assert!(down.lots.len() <= 61, "and a few meals cooked from its children");
+    let receivers = down
+        .parties
+        .iter()
+        .filter(|p| {
+            p.involvements
+                .iter()
+                .any(|i| ["warehouse", "retail", "canteen"].contains(&i.as_str()))
+        })
+        .count();
+    assert!((120..=215).contains(&receivers), "{receivers} receivers");
+    let up: TraceView = api
+        .json(&format!("/v1/lots/{}/trace/up", landmarks.school_meal))
+        .await;
+    let origins = up.events.iter().filter(|e| e.kind == "origin").count();
+    // The meal, its 25 ingredient lots, and the wholesale lot each was split from
+    // (one origin each; a small city repeats some, the benchmark's city hardly any).
+    assert!((10..=25).contains(&origins), "{origins} origins");
+    assert_eq!(up.lots.len(), 1 + 25 + origins);
+}

@@ -24,6 +24,8 @@ use ledger_proto::{Signer, pb};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+pub mod city;
+
 /// Hunnan District's GB/T 2260 code.
 pub const HUNNAN: &str = "210112";
 
