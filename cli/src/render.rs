@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use comfy_table::{ContentArrangement, Table, presets};
-use query_api::views::{
-    EventSummary, LotView, LotsPage, PartyView, PathStepView, TraceView, TracedPartyView,
-};
+use query_api::views::{EventSummary, LotView, LotsPage, PartyView, TraceView, TracedPartyView};
 
 /// Output formats of `trace`.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,24 +57,31 @@ fn or_dash(value: Option<&str>) -> String {
 }
 
 /// A path as `LOT kind#seq → kind#seq → LOT2 kind#seq`, naming each lot as it changes.
-pub fn path_text(path: &[PathStepView]) -> String {
+pub fn path_text(trace: &TraceView, path: &[u64]) -> String {
     let mut text = String::new();
     let mut lot: Option<&str> = None;
-    for (i, step) in path.iter().enumerate() {
+    for (i, sequence) in path.iter().enumerate() {
         if i > 0 {
             text.push_str(" → ");
         }
-        if lot != Some(step.lot_id.as_str()) {
-            text.push_str(&step.lot_id);
-            text.push(' ');
-            lot = Some(&step.lot_id);
+        match trace.event(*sequence) {
+            Some(event) => {
+                if lot != Some(event.lot_id.as_str()) {
+                    text.push_str(&event.lot_id);
+                    text.push(' ');
+                    lot = Some(&event.lot_id);
+                }
+                let _ = write!(text, "{}#{sequence}", event.kind);
+            }
+            None => {
+                let _ = write!(text, "#{sequence}");
+            }
         }
-        let _ = write!(text, "{}#{}", step.kind, step.sequence);
     }
     text
 }
 
-fn party_row(party: &TracedPartyView) -> Vec<String> {
+fn party_row(trace: &TraceView, party: &TracedPartyView) -> Vec<String> {
     vec![
         party.party.party_id.clone(),
         or_dash(party.party.name.as_deref()),
@@ -85,7 +90,7 @@ fn party_row(party: &TracedPartyView) -> Vec<String> {
         format!("#{} {}", party.first_event, beijing(&party.first_at)),
         or_dash(party.first_quantity.as_deref()),
         or_dash(party.party.contact.as_deref()),
-        path_text(&party.path),
+        path_text(trace, &party.path),
     ]
 }
 
@@ -207,13 +212,13 @@ pub fn trace_table(trace: &TraceView) -> String {
     };
     let mut parties = table(&PARTY_HEADER);
     for party in &affected {
-        parties.add_row(party_row(party));
+        parties.add_row(party_row(trace, party));
     }
     let _ = writeln!(out, "\n{title}\n{parties}");
     if !others.is_empty() {
         let mut rest = table(&PARTY_HEADER);
         for party in &others {
-            rest.add_row(party_row(party));
+            rest.add_row(party_row(trace, party));
         }
         let _ = writeln!(out, "\nALSO INVOLVED (tests, recalls)\n{rest}");
     }
@@ -294,7 +299,7 @@ pub fn trace_csv(trace: &TraceView) -> anyhow::Result<String> {
                 .map(|e| e.to_string())
                 .collect::<Vec<_>>()
                 .join(" "),
-            &path_text(&party.path),
+            &path_text(trace, &party.path),
         ])?;
     }
     Ok(String::from_utf8(writer.into_inner()?)?)

@@ -304,6 +304,11 @@ pub async fn run(
     let http_task = http_task.map(|(listener, router)| {
         let stop = stopped(stop_rx.clone());
         tokio::spawn(async move {
+            use axum::serve::ListenerExt;
+            // Answers are written whole; Nagle's algorithm would only hold their tails back.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(listener, router)
                 .with_graceful_shutdown(stop)
                 .await

@@ -80,6 +80,10 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding HTTP to {}", args.http_listen))?;
     tracing::info!(http = %listener.local_addr()?, data_dir = %args.data_dir.display(), "serving (read-only secondary)");
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

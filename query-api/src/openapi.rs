@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::views::{
     EventSummary, EventView, EventsPage, InputView, KeyView, LotSummary, LotView, LotsPage,
-    PartyEventsPage, PartySummary, PartyView, PathStepView, RecallView, TraceView, TracedLotView,
+    PartyEventsPage, PartySummary, PartyView, RecallView, TraceView, TracedLotView,
     TracedPartyView,
 };
 
@@ -45,7 +45,6 @@ use crate::views::{
         PartyEventsPage,
         PartySummary,
         PartyView,
-        PathStepView,
         RecallView,
         TraceView,
         TracedLotView,

@@ -6,12 +6,32 @@ use ledger_core::state::PartyRecord;
 use ledger_core::trace::{FactKind, LotFact, Trace, TracedLot};
 use serde::{Deserialize, Serialize};
 
-/// Unix milliseconds as the API writes times: UTC, RFC 3339, milliseconds.
+/// Unix milliseconds as the API writes times: UTC, RFC 3339, milliseconds
+/// (`2026-11-27T08:00:00.000Z`). Hand-written: a trace formats hundreds of them.
 pub fn time(millis: i64) -> String {
-    Utc.timestamp_millis_opt(millis)
-        .single()
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
-        .unwrap_or_else(|| millis.to_string())
+    let seconds = millis.div_euclid(1000);
+    let ms = millis.rem_euclid(1000);
+    let days = seconds.div_euclid(86_400);
+    let of_day = seconds.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        return millis.to_string();
+    }
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60
+    )
 }
 
 fn snake<T: Serialize>(value: &T) -> String {
@@ -281,11 +301,11 @@ impl TracedLotView {
             lot_id: lot.lot_id.to_string(),
             depth: lot.depth,
             product_name: lot.product_name().map(|n| n.to_string()),
-            created_by: lot.created.as_ref().map(|f| f.signer.to_string()),
-            created_at: lot.created.as_ref().map(|f| time(f.occurred_at_millis)),
+            created_by: lot.created.as_deref().map(|f| f.signer.to_string()),
+            created_at: lot.created.as_deref().map(|f| time(f.occurred_at_millis)),
             quantity: lot
                 .created
-                .as_ref()
+                .as_deref()
                 .and_then(|f| f.kind.quantity())
                 .map(|q| q.to_string()),
             via_event: lot.via.as_ref().map(|v| v.event),
@@ -316,21 +336,11 @@ pub struct TracedPartyView {
     pub first_quantity: Option<String>,
     /// Every event of the trace that involves it.
     pub events: Vec<u64>,
-    /// How it was reached from the root lot, step by step.
-    pub path: Vec<PathStepView>,
-}
-
-/// One step of a path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PathStepView {
-    /// The event.
-    pub sequence: u64,
-    /// The lot it is on.
-    pub lot_id: String,
-    /// What it says about the lot.
-    pub kind: String,
-    /// Who signed it.
-    pub signer: String,
+    /// How it was first reached from the root lot: the sequence numbers of the events
+    /// on the way, each linked to the one before it by hash, or making or using the lot
+    /// the one before it is on. Each is in `events` or, if filters leave it out there,
+    /// in `path_events`.
+    pub path: Vec<u64>,
 }
 
 /// `GET /v1/lots/{lot}/trace/{up|down}`.
@@ -350,6 +360,19 @@ pub struct TraceView {
     pub parties: Vec<TracedPartyView>,
     /// Every reported event, ascending.
     pub events: Vec<EventView>,
+    /// Events on some party's path that the filters leave out of `events`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path_events: Vec<EventView>,
+}
+
+impl TraceView {
+    /// A reported or path event by sequence number.
+    pub fn event(&self, sequence: u64) -> Option<&EventView> {
+        self.events
+            .iter()
+            .chain(&self.path_events)
+            .find(|e| e.sequence == sequence)
+    }
 }
 
 impl TraceView {
@@ -360,13 +383,7 @@ impl TraceView {
             .iter()
             .map(|e| EventView::of(e.lot_id.as_str(), &e.fact))
             .collect();
-        let event_at = |sequence: u64| {
-            trace
-                .events
-                .binary_search_by_key(&sequence, |e| e.fact.sequence)
-                .ok()
-                .map(|i| &trace.events[i].fact)
-        };
+        let event_at = |sequence: u64| trace.event(sequence).map(|e| &*e.fact);
         TraceView {
             direction: snake(&trace.direction),
             root: trace.root.to_string(),
@@ -390,20 +407,16 @@ impl TraceView {
                             .and_then(|f| f.kind.quantity())
                             .map(|q| q.to_string()),
                         events: p.events.clone(),
-                        path: p
-                            .path
-                            .iter()
-                            .map(|s| PathStepView {
-                                sequence: s.sequence,
-                                lot_id: s.lot_id.to_string(),
-                                kind: s.kind.clone(),
-                                signer: s.signer.to_string(),
-                            })
-                            .collect(),
+                        path: p.path.clone(),
                     }
                 })
                 .collect(),
             events,
+            path_events: trace
+                .path_events
+                .iter()
+                .map(|e| EventView::of(e.lot_id.as_str(), &e.fact))
+                .collect(),
         }
     }
 }
@@ -569,4 +582,30 @@ pub struct PartyEventsPage {
     /// Cursor for the next page (`?cursor=`), if there is more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_format_like_chrono() {
+        use chrono::{SecondsFormat, TimeZone, Utc};
+        for millis in [
+            0i64,
+            1,
+            999,
+            86_399_999,
+            951_782_400_000,
+            1_764_000_000_123,
+            1_795_742_100_000,
+            4_102_444_799_999,
+            -1,
+            -86_400_001,
+        ] {
+            let chrono = Utc
+                .timestamp_millis_opt(millis)
+                .unwrap()
+                .to_rfc3339_opts(SecondsFormat::Millis, true);
+            assert_eq!(super::time(millis), chrono, "{millis}");
+        }
+    }
 }

@@ -391,12 +391,16 @@ async fn downstream_trace_finds_every_lot_and_party_with_paths() {
         4,
         "two shipments to it and two receipts"
     );
-    let path: Vec<u64> = canteen.path.iter().map(|step| step.sequence).collect();
+    let path = canteen.path.clone();
     assert_eq!(
         path,
         [s.origin, s.to_market, s.at_market, s.split_a, s.to_canteen]
     );
-    let kinds: Vec<&str> = canteen.path.iter().map(|step| step.kind.as_str()).collect();
+    let kinds: Vec<&str> = canteen
+        .path
+        .iter()
+        .map(|s| trace.event(*s).unwrap().kind.as_str())
+        .collect();
     assert_eq!(
         kinds,
         ["origin", "shipped", "received", "produced", "shipped"]
@@ -537,7 +541,7 @@ async fn upstream_trace_follows_custody_back_to_every_origin() {
         .iter()
         .find(|p| p.party.party_id == s.producer.id().to_string())
         .unwrap();
-    let path: Vec<u64> = producer.path.iter().map(|step| step.sequence).collect();
+    let path = producer.path.clone();
     assert_eq!(path.first(), Some(&s.meal));
     assert_eq!(path.last(), Some(&s.origin));
 
@@ -1129,7 +1133,10 @@ async fn the_city_generator_makes_the_traces_the_benchmark_measures() {
         .await;
     let children = down.lots.iter().filter(|l| l.depth == 1).count();
     assert_eq!(children, 50, "the lot is split 50 ways");
-    assert!(down.lots.len() <= 61, "and a few meals cooked from its children");
+    assert!(
+        down.lots.len() <= 61,
+        "and a few meals cooked from its children"
+    );
     let receivers = down
         .parties
         .iter()

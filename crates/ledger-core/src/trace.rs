@@ -394,7 +394,7 @@ pub enum Direction {
 }
 
 /// How a traced lot was reached from the one before it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Via {
     /// The transform's sequence number.
     pub event: u64,
@@ -402,8 +402,51 @@ pub struct Via {
     pub from: LotId,
 }
 
+/// A fact shared with the source it came from (no copy is made for a trace).
+#[derive(Clone)]
+pub struct SharedFact {
+    facts: Arc<[LotFact]>,
+    index: usize,
+}
+
+impl SharedFact {
+    fn new(facts: &Arc<[LotFact]>, index: usize) -> SharedFact {
+        SharedFact {
+            facts: facts.clone(),
+            index,
+        }
+    }
+}
+
+impl std::ops::Deref for SharedFact {
+    type Target = LotFact;
+    fn deref(&self) -> &LotFact {
+        &self.facts[self.index]
+    }
+}
+
+impl std::fmt::Debug for SharedFact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl PartialEq for SharedFact {
+    fn eq(&self, other: &SharedFact) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for SharedFact {}
+
+impl Serialize for SharedFact {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
+}
+
 /// A lot in a trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TracedLot {
     /// The lot.
     pub lot_id: LotId,
@@ -412,7 +455,7 @@ pub struct TracedLot {
     /// How it was reached; `None` for the root.
     pub via: Option<Via>,
     /// Its creating fact (origin or transform), if known as of the trace.
-    pub created: Option<LotFact>,
+    pub created: Option<SharedFact>,
     /// Sequence numbers of its test results.
     pub inspections: Vec<u64>,
     /// Sequence numbers of recalls of it.
@@ -422,7 +465,7 @@ pub struct TracedLot {
 impl TracedLot {
     /// Product name, if the lot's creation is known.
     pub fn product_name(&self) -> Option<&Text> {
-        match self.created.as_ref().map(|fact| &fact.kind) {
+        match self.created.as_deref().map(|fact| &fact.kind) {
             Some(
                 FactKind::Origin { product_name, .. } | FactKind::Produced { product_name, .. },
             ) => Some(product_name),
@@ -432,17 +475,17 @@ impl TracedLot {
 }
 
 /// An event in a trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TracedEvent {
     /// The lot the fact is about (a transform is reported on its output when that is
     /// in the trace).
     pub lot_id: LotId,
     /// The fact.
-    pub fact: LotFact,
+    pub fact: SharedFact,
 }
 
 /// A party in a trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TracedParty {
     /// The party.
     pub party_id: PartyId,
@@ -450,23 +493,11 @@ pub struct TracedParty {
     pub involvements: Vec<Involvement>,
     /// Sequence numbers of the reported events that involve it, ascending.
     pub events: Vec<u64>,
-    /// How the trace reached its first event, from the root lot: each step is linked to
-    /// the one before it by hash, or makes or uses the lot the one before it is on.
-    /// Steps may be events the filters leave out of `events`.
-    pub path: Vec<PathStep>,
-}
-
-/// One step of a path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PathStep {
-    /// The event's sequence number.
-    pub sequence: u64,
-    /// The lot it is on.
-    pub lot_id: LotId,
-    /// What it says about the lot ([`FactKind::name`]).
-    pub kind: String,
-    /// Who signed it.
-    pub signer: PartyId,
+    /// How the trace reached its first event, from the root lot, as sequence numbers:
+    /// each step is linked to the one before it by hash, or makes or uses the lot the
+    /// one before it is on. A step the filters leave out of [`Trace::events`] is in
+    /// [`Trace::path_events`].
+    pub path: Vec<u64>,
 }
 
 impl TracedParty {
@@ -477,7 +508,7 @@ impl TracedParty {
 }
 
 /// A whole trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Trace {
     /// Which way.
     pub direction: Direction,
@@ -487,40 +518,77 @@ pub struct Trace {
     pub lots: Vec<TracedLot>,
     /// Every reported event, ascending by sequence number.
     pub events: Vec<TracedEvent>,
+    /// Events on some party's path that the filters leave out of `events`, ascending.
+    pub path_events: Vec<TracedEvent>,
     /// Every party of a reported event, sorted by the sequence of its first event.
     pub parties: Vec<TracedParty>,
     /// Whether `max_depth` stopped the trace before it was complete.
     pub truncated: bool,
 }
 
-/// Events to visit in order of depth, then of arrival.
+impl Trace {
+    /// A reported or path event by sequence number.
+    pub fn event(&self, sequence: u64) -> Option<&TracedEvent> {
+        let find = |events: &[TracedEvent]| {
+            events
+                .binary_search_by_key(&sequence, |e| e.fact.sequence)
+                .ok()
+        };
+        find(&self.events)
+            .map(|i| &self.events[i])
+            .or_else(|| find(&self.path_events).map(|i| &self.path_events[i]))
+    }
+}
+
+/// A lot's facts as the trace knows them: the shared slice and how many are known as of
+/// the trace.
+#[derive(Clone)]
+struct Known {
+    facts: Arc<[LotFact]>,
+    len: usize,
+}
+
+impl Known {
+    fn iter(&self) -> impl Iterator<Item = (usize, &LotFact)> {
+        self.facts[..self.len].iter().enumerate()
+    }
+
+    fn find(&self, sequence: u64) -> Option<usize> {
+        self.facts[..self.len]
+            .binary_search_by_key(&sequence, |fact| fact.sequence)
+            .ok()
+    }
+}
+
+/// Events to visit in order of depth, then of arrival: (depth, arrival, lot index,
+/// sequence).
 #[derive(Default)]
 struct Frontier {
-    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u32, u64, u64)>>,
-    lots: Vec<LotId>,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u32, u64, usize, u64)>>,
     arrivals: u64,
 }
 
 impl Frontier {
-    fn push(&mut self, depth: u32, lot_id: &LotId, sequence: u64) {
-        self.lots.push(lot_id.clone());
+    fn push(&mut self, depth: u32, lot: usize, sequence: u64) {
         self.heap
-            .push(std::cmp::Reverse((depth, self.arrivals, sequence)));
+            .push(std::cmp::Reverse((depth, self.arrivals, lot, sequence)));
         self.arrivals += 1;
     }
 
-    fn pop(&mut self) -> Option<(u32, LotId, u64)> {
-        let std::cmp::Reverse((depth, arrival, sequence)) = self.heap.pop()?;
-        Some((depth, self.lots[arrival as usize].clone(), sequence))
+    fn pop(&mut self) -> Option<(u32, usize, u64)> {
+        let std::cmp::Reverse((depth, _, lot, sequence)) = self.heap.pop()?;
+        Some((depth, lot, sequence))
     }
 }
 
 /// What a traversal collects before it becomes a [`Trace`].
 struct Collector {
     lots: Vec<TracedLot>,
+    known: Vec<Known>,
     lot_index: HashMap<LotId, usize>,
-    /// Every event visited, reported or not (paths go through them all).
-    events: BTreeMap<u64, TracedEvent>,
+    /// Every event visited, reported or not (paths go through them all): its lot's
+    /// index and the fact's index there.
+    events: BTreeMap<u64, (usize, usize)>,
     /// The events that pass the trace's filters.
     reported: BTreeSet<u64>,
     truncated: bool,
@@ -530,6 +598,7 @@ impl Collector {
     fn new() -> Collector {
         Collector {
             lots: Vec::new(),
+            known: Vec::new(),
             lot_index: HashMap::new(),
             events: BTreeMap::new(),
             reported: BTreeSet::new(),
@@ -537,10 +606,20 @@ impl Collector {
         }
     }
 
-    /// Adds a lot unless already present; returns whether it was new.
-    fn add_lot(&mut self, lot_id: &LotId, depth: u32, via: Option<Via>, facts: &[LotFact]) -> bool {
-        if self.lot_index.contains_key(lot_id) {
-            return false;
+    fn fact(&self, (lot, index): (usize, usize)) -> &LotFact {
+        &self.known[lot].facts[index]
+    }
+
+    /// Adds a lot unless already present; returns its index and whether it was new.
+    fn add_lot(
+        &mut self,
+        lot_id: &LotId,
+        depth: u32,
+        via: Option<Via>,
+        known: Known,
+    ) -> (usize, bool) {
+        if let Some(index) = self.lot_index.get(lot_id) {
+            return (*index, false);
         }
         let mut lot = TracedLot {
             lot_id: lot_id.clone(),
@@ -550,39 +629,38 @@ impl Collector {
             inspections: Vec::new(),
             recalls: Vec::new(),
         };
-        for fact in facts {
+        for (i, fact) in known.iter() {
             match fact.kind {
                 FactKind::Origin { .. } | FactKind::Produced { .. } if lot.created.is_none() => {
-                    lot.created = Some(fact.clone());
+                    lot.created = Some(SharedFact::new(&known.facts, i));
                 }
                 FactKind::Inspected { .. } => lot.inspections.push(fact.sequence),
                 FactKind::Recalled { .. } => lot.recalls.push(fact.sequence),
                 _ => {}
             }
         }
-        self.lot_index.insert(lot_id.clone(), self.lots.len());
+        let index = self.lots.len();
+        self.lot_index.insert(lot_id.clone(), index);
         self.lots.push(lot);
-        true
+        self.known.push(known);
+        (index, true)
     }
 
-    fn add_event(&mut self, lot_id: &LotId, fact: &LotFact, options: &TraceOptions) {
-        match self.events.get(&fact.sequence) {
-            // A transform is kept once: on its output when that is traced.
-            Some(existing)
-                if !matches!(fact.kind, FactKind::Produced { .. })
-                    || existing.fact.kind.creates_lot() => {}
-            _ => {
-                self.events.insert(
-                    fact.sequence,
-                    TracedEvent {
-                        lot_id: lot_id.clone(),
-                        fact: fact.clone(),
-                    },
-                );
-            }
-        }
+    fn add_event(&mut self, lot: usize, index: usize, options: &TraceOptions) {
+        let fact = &self.known[lot].facts[index];
+        let (sequence, produced) = (
+            fact.sequence,
+            matches!(fact.kind, FactKind::Produced { .. }),
+        );
         if options.reports(fact) {
-            self.reported.insert(fact.sequence);
+            self.reported.insert(sequence);
+        }
+        match self.events.get(&sequence) {
+            // A transform is kept once: on its output when that is traced.
+            Some(existing) if !produced || self.fact(*existing).kind.creates_lot() => {}
+            _ => {
+                self.events.insert(sequence, (lot, index));
+            }
         }
     }
 
@@ -590,18 +668,19 @@ impl Collector {
         // Upstream, the step towards the root is the event that follows this one.
         let mut follower: HashMap<u64, u64> = HashMap::new();
         if direction == Direction::Upstream {
-            for event in self.events.values() {
-                for link in &event.fact.links {
-                    follower.entry(*link).or_insert(event.fact.sequence);
+            for at in self.events.values() {
+                let fact = self.fact(*at);
+                for link in &fact.links {
+                    follower.entry(*link).or_insert(fact.sequence);
                 }
             }
         }
         // Each event's neighbour one step closer to the root.
         let step_back = |sequence: u64| -> Option<u64> {
-            let event = self.events.get(&sequence)?;
+            let at = *self.events.get(&sequence)?;
+            let fact = self.fact(at);
             let linked = match direction {
-                Direction::Downstream => event
-                    .fact
+                Direction::Downstream => fact
                     .links
                     .iter()
                     .find(|link| self.events.contains_key(link))
@@ -611,34 +690,25 @@ impl Collector {
             if linked.is_some() {
                 return linked;
             }
-            let lot = &self.lots[*self.lot_index.get(&event.lot_id)?];
-            match &lot.via {
+            match &self.lots[at.0].via {
                 Some(via) if via.event != sequence && self.events.contains_key(&via.event) => {
                     Some(via.event)
                 }
                 _ => None,
             }
         };
-        let step = |sequence: u64| {
-            let event = &self.events[&sequence];
-            PathStep {
-                sequence,
-                lot_id: event.lot_id.clone(),
-                kind: event.fact.kind.name().to_owned(),
-                signer: event.fact.signer.clone(),
-            }
-        };
         let mut parties: BTreeMap<&PartyId, (BTreeSet<Involvement>, Vec<u64>)> = BTreeMap::new();
         for sequence in &self.reported {
-            let event = &self.events[sequence];
-            for (party, involvement) in event.fact.involvements() {
+            let fact = self.fact(self.events[sequence]);
+            for (party, involvement) in fact.involvements() {
                 let entry = parties.entry(party).or_default();
                 entry.0.insert(involvement);
-                if entry.1.last() != Some(&event.fact.sequence) {
-                    entry.1.push(event.fact.sequence);
+                if entry.1.last() != Some(&fact.sequence) {
+                    entry.1.push(fact.sequence);
                 }
             }
         }
+        let mut on_paths = BTreeSet::new();
         let mut parties: Vec<TracedParty> = parties
             .into_iter()
             .map(|(party, (involvements, events))| {
@@ -649,7 +719,8 @@ impl Collector {
                     }
                     path.push(previous);
                 }
-                let path = path.into_iter().rev().map(step).collect();
+                path.reverse();
+                on_paths.extend(path.iter().copied());
                 TracedParty {
                     party_id: party.clone(),
                     involvements: involvements.into_iter().collect(),
@@ -658,16 +729,34 @@ impl Collector {
                 }
             })
             .collect();
-        parties.sort_by_key(|party| (party.events[0], party.party_id.clone()));
+        parties.sort_by(|a, b| (a.events[0], &a.party_id).cmp(&(b.events[0], &b.party_id)));
+        let traced = |(sequence, at): (&u64, &(usize, usize))| {
+            let _ = sequence;
+            TracedEvent {
+                lot_id: self.lots[at.0].lot_id.clone(),
+                fact: SharedFact::new(&self.known[at.0].facts, at.1),
+            }
+        };
+        let events = self
+            .events
+            .iter()
+            .filter(|(sequence, _)| self.reported.contains(sequence))
+            .map(traced)
+            .collect();
+        let path_events = self
+            .events
+            .iter()
+            .filter(|(sequence, _)| {
+                !self.reported.contains(sequence) && on_paths.contains(*sequence)
+            })
+            .map(traced)
+            .collect();
         Trace {
             direction,
             root: root.clone(),
             lots: self.lots,
-            events: self
-                .events
-                .into_values()
-                .filter(|event| self.reported.contains(&event.fact.sequence))
-                .collect(),
+            events,
+            path_events,
             parties,
             truncated: self.truncated,
         }
@@ -678,13 +767,13 @@ fn known_facts<S: FactSource>(
     source: &S,
     lot_id: &LotId,
     options: &TraceOptions,
-) -> Result<Vec<LotFact>, S::Error> {
+) -> Result<Known, S::Error> {
     let facts = source.facts(lot_id)?;
-    let known = match options.as_of {
+    let len = match options.as_of {
         None => facts.len(),
         Some(as_of) => facts.partition_point(|fact| fact.sequence <= as_of),
     };
-    Ok(facts[..known].to_vec())
+    Ok(Known { facts, len })
 }
 
 /// Where the lot went: see the module documentation. `None` if the lot did not exist
@@ -695,31 +784,36 @@ pub fn downstream<S: FactSource>(
     options: &TraceOptions,
 ) -> Result<Option<Trace>, S::Error> {
     let root_facts = known_facts(source, root, options)?;
-    if !root_facts.iter().any(|fact| fact.kind.creates_lot()) {
+    if !root_facts.iter().any(|(_, fact)| fact.kind.creates_lot()) {
         return Ok(None);
     }
     let mut collector = Collector::new();
-    collector.add_lot(root, 0, None, &root_facts);
-    let mut queue = VecDeque::from([(root.clone(), 0u32, root_facts)]);
-    while let Some((lot_id, depth, facts)) = queue.pop_front() {
-        for fact in &facts {
-            collector.add_event(&lot_id, fact, options);
-            if let FactKind::Consumed { output, .. } = &fact.kind {
-                if collector.lot_index.contains_key(output) {
-                    continue;
-                }
-                if options.max_depth.is_some_and(|max| depth >= max) {
-                    collector.truncated = true;
-                    continue;
-                }
-                let output_facts = known_facts(source, output, options)?;
-                let via = Via {
-                    event: fact.sequence,
-                    from: lot_id.clone(),
-                };
-                if collector.add_lot(output, depth + 1, Some(via), &output_facts) {
-                    queue.push_back((output.clone(), depth + 1, output_facts));
-                }
+    let (root_index, _) = collector.add_lot(root, 0, None, root_facts);
+    let mut queue = VecDeque::from([root_index]);
+    while let Some(lot) = queue.pop_front() {
+        let depth = collector.lots[lot].depth;
+        for index in 0..collector.known[lot].len {
+            collector.add_event(lot, index, options);
+            let FactKind::Consumed { output, .. } = &collector.known[lot].facts[index].kind else {
+                continue;
+            };
+            if collector.lot_index.contains_key(output) {
+                continue;
+            }
+            if options.max_depth.is_some_and(|max| depth >= max) {
+                collector.truncated = true;
+                continue;
+            }
+            let output = output.clone();
+            let output_facts = known_facts(source, &output, options)?;
+            let via = Via {
+                event: collector.known[lot].facts[index].sequence,
+                from: collector.lots[lot].lot_id.clone(),
+            };
+            let (output_index, new) =
+                collector.add_lot(&output, depth + 1, Some(via), output_facts);
+            if new {
+                queue.push_back(output_index);
             }
         }
     }
@@ -734,54 +828,55 @@ pub fn upstream<S: FactSource>(
     options: &TraceOptions,
 ) -> Result<Option<Trace>, S::Error> {
     let root_facts = known_facts(source, root, options)?;
-    if !root_facts.iter().any(|fact| fact.kind.creates_lot()) {
+    if !root_facts.iter().any(|(_, fact)| fact.kind.creates_lot()) {
         return Ok(None);
     }
     let mut collector = Collector::new();
-    let mut facts_of: HashMap<LotId, Vec<LotFact>> = HashMap::new();
     let mut visited: BTreeSet<u64> = BTreeSet::new();
     // Events to visit, lowest depth first, so every lot is entered at its least depth.
     let mut queue = Frontier::default();
-
-    let enter_lot = |collector: &mut Collector,
-                     queue: &mut Frontier,
-                     lot_id: &LotId,
-                     facts: &[LotFact],
-                     depth: u32,
-                     via: Option<Via>| {
-        if collector.add_lot(lot_id, depth, via, facts) {
-            for fact in facts {
-                let creates = fact.kind.creates_lot();
-                let test = matches!(
+    // A lot entered brings its creation, tests and recalls.
+    let enter = |collector: &mut Collector,
+                 queue: &mut Frontier,
+                 lot_id: &LotId,
+                 known: Known,
+                 depth: u32,
+                 via: Option<Via>| {
+        let (index, new) = collector.add_lot(lot_id, depth, via, known);
+        if new {
+            for (_, fact) in collector.known[index].iter() {
+                if matches!(
                     fact.kind,
-                    FactKind::Inspected { .. } | FactKind::Recalled { .. }
-                );
-                if creates || test {
-                    queue.push(depth, lot_id, fact.sequence);
+                    FactKind::Origin { .. }
+                        | FactKind::Produced { .. }
+                        | FactKind::Inspected { .. }
+                        | FactKind::Recalled { .. }
+                ) {
+                    queue.push(depth, index, fact.sequence);
                 }
             }
         }
+        index
     };
-    enter_lot(&mut collector, &mut queue, root, &root_facts, 0, None);
+    let root_index = enter(&mut collector, &mut queue, root, root_facts, 0, None);
     if let Some(holder) = &options.holder {
-        for fact in &root_facts {
+        for (_, fact) in collector.known[root_index].iter() {
             if &fact.signer == holder && matches!(fact.kind, FactKind::Received { .. }) {
-                queue.push(0, root, fact.sequence);
+                queue.push(0, root_index, fact.sequence);
             }
         }
     }
-    facts_of.insert(root.clone(), root_facts);
 
-    while let Some((depth, lot_id, sequence)) = queue.pop() {
+    while let Some((depth, lot, sequence)) = queue.pop() {
         if !visited.insert(sequence) {
             continue;
         }
-        let facts = &facts_of[&lot_id];
-        let Ok(at) = facts.binary_search_by_key(&sequence, |fact| fact.sequence) else {
+        let Some(index) = collector.known[lot].find(sequence) else {
             continue;
         };
-        let fact = facts[at].clone();
-        collector.add_event(&lot_id, &fact, options);
+        collector.add_event(lot, index, options);
+        let facts = collector.known[lot].facts.clone();
+        let fact = &facts[index];
         match &fact.kind {
             FactKind::Produced { inputs, .. } => {
                 if options.max_depth.is_some_and(|max| depth >= max) {
@@ -789,29 +884,30 @@ pub fn upstream<S: FactSource>(
                     continue;
                 }
                 for ((input, _), link) in inputs.iter().zip(&fact.links) {
-                    if !facts_of.contains_key(input) {
-                        let input_facts = known_facts(source, input, options)?;
-                        facts_of.insert(input.clone(), input_facts);
-                    }
-                    let via = Via {
-                        event: fact.sequence,
-                        from: lot_id.clone(),
+                    let input_index = match collector.lot_index.get(input) {
+                        Some(index) => *index,
+                        None => {
+                            let known = known_facts(source, input, options)?;
+                            let via = Via {
+                                event: fact.sequence,
+                                from: collector.lots[lot].lot_id.clone(),
+                            };
+                            enter(
+                                &mut collector,
+                                &mut queue,
+                                input,
+                                known,
+                                depth + 1,
+                                Some(via),
+                            )
+                        }
                     };
-                    enter_lot(
-                        &mut collector,
-                        &mut queue,
-                        input,
-                        &facts_of[input],
-                        depth + 1,
-                        Some(via),
-                    );
-                    let input_depth = collector.lots[collector.lot_index[input]].depth;
-                    queue.push(input_depth, input, *link);
+                    queue.push(collector.lots[input_index].depth, input_index, *link);
                 }
             }
             FactKind::Shipped { .. } | FactKind::Received { .. } => {
                 for link in &fact.links {
-                    queue.push(depth, &lot_id, *link);
+                    queue.push(depth, lot, *link);
                 }
             }
             _ => {}

@@ -566,25 +566,34 @@ fn check_paths(graph: &Graph, trace: &Trace) -> Result<(), TestCaseError> {
     let lot_of: HashMap<&LotId, _> = trace.lots.iter().map(|l| (&l.lot_id, l)).collect();
     let links = |seq: u64| -> Vec<u64> { graph.by_sequence[&seq][0].1.links.clone() };
     for party in &trace.parties {
-        prop_assert_eq!(party.path.last().map(|s| s.sequence), Some(party.events[0]));
+        prop_assert_eq!(party.path.last(), Some(&party.events[0]));
+        // Every step is reported, or listed among the path events.
+        let step = |sequence: u64| trace.event(sequence).map(|e| (sequence, e.lot_id.clone()));
+        let steps: Option<Vec<(u64, LotId)>> = party.path.iter().map(|s| step(*s)).collect();
+        let Some(steps) = steps else {
+            return Err(TestCaseError::fail(format!(
+                "a path step of {} is not in the trace",
+                party.party_id
+            )));
+        };
         prop_assert_eq!(
-            &party.path[0].lot_id,
+            &steps[0].1,
             &trace.root,
             "path of {} starts off the root lot",
             party.party_id
         );
-        for pair in party.path.windows(2) {
-            let (near, far) = (&pair[0], &pair[1]);
+        for pair in steps.windows(2) {
+            let ((near, _), (far, far_lot)) = (&pair[0], &pair[1]);
             let linked = match trace.direction {
-                Direction::Downstream => links(far.sequence).contains(&near.sequence),
-                Direction::Upstream => links(near.sequence).contains(&far.sequence),
+                Direction::Downstream => links(*far).contains(near),
+                Direction::Upstream => links(*near).contains(far),
             };
-            let via = lot_of[&far.lot_id].via.as_ref().map(|via| via.event);
+            let via = lot_of[far_lot].via.as_ref().map(|via| via.event);
             prop_assert!(
-                linked || via == Some(near.sequence),
+                linked || via == Some(*near),
                 "step {} -> {} follows no link",
-                near.sequence,
-                far.sequence
+                near,
+                far
             );
         }
     }
@@ -686,8 +695,7 @@ fn a_diamond_reaches_the_canteen_once_with_a_path_through_one_branch() {
         canteen.involvements,
         [Involvement::Recipient, Involvement::Canteen]
     );
-    let path: Vec<u64> = canteen.path.iter().map(|step| step.sequence).collect();
-    assert_eq!(path, [0, 1, 3, 4], "origin, split, merge, shipment");
+    assert_eq!(canteen.path, [0, 1, 3, 4], "origin, split, merge, shipment");
     assert!(trace.parties.iter().all(|p| p.is_affected()));
 
     let up = upstream(
