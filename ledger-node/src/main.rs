@@ -15,6 +15,11 @@ use ledger_node::{
 use ledger_proto::Signer;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: a trace or a page allocates hundreds of small strings, and glibc's malloc
+/// was a third of the time spent answering one (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A foodtrace ledger node: gRPC ingest of signed events into RocksDB, and the query API.
 #[derive(Parser, Debug)]
 #[command(version, about)]

@@ -25,6 +25,7 @@ pub mod facts;
 mod inspect;
 mod openapi;
 pub mod standalone;
+pub mod trace_json;
 pub mod views;
 
 use auth::Inspectors;

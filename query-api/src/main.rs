@@ -15,6 +15,11 @@ use query_api::auth::Inspectors;
 use query_api::{AppState, router};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: a trace or a page allocates hundreds of small strings, and glibc's malloc
+/// was a third of the time spent answering one (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The foodtrace query API over a node's data directory (read-only).
 #[derive(Parser, Debug)]
 #[command(version, about)]

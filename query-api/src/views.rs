@@ -1,6 +1,5 @@
 //! The JSON shapes of the inspector routes. Clients (the CLI) deserialize the same types.
 
-use chrono::{SecondsFormat, TimeZone, Utc};
 use ledger_core::ids::PartyId;
 use ledger_core::state::PartyRecord;
 use ledger_core::trace::{FactKind, LotFact, Trace, TracedLot};

@@ -22,6 +22,11 @@ use ledger_node::{AuthorityIdentity, DataDir, HttpOptions, WriterConfig, initial
 use ledger_store::{LedgerStore, LotFilter, PartyEventRef};
 use serde::{Deserialize, Serialize};
 
+/// mimalloc: a trace or a page allocates hundreds of small strings, and glibc's malloc
+/// was a third of the time spent answering one (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Built {
     busy_lot: String,
