@@ -88,6 +88,24 @@ impl LedgerCache {
         Ok(next)
     }
 
+    /// The number of events, if the cache has already looked at all of them (nothing to
+    /// catch up with, so nothing to read).
+    pub fn caught_up(&self) -> Option<u64> {
+        let next = self.store.next_sequence().ok()?;
+        let seen = *self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        (seen == next).then_some(next)
+    }
+
+    /// A lot's facts if cached (no read).
+    pub fn cached_facts(&self, lot_id: &LotId) -> Option<Arc<[LotFact]>> {
+        self.lots.get(lot_id)
+    }
+
+    /// A party's registry entry if cached (no read): `Some(None)` is a cached absence.
+    pub fn cached_party(&self, party_id: &PartyId) -> Option<Option<Arc<PartyRecord>>> {
+        self.parties.get(party_id)
+    }
+
     fn generation(&self) -> u64 {
         *self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }

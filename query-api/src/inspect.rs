@@ -221,38 +221,18 @@ pub(crate) async fn trace(
             "only an upstream trace starts from a holder",
         ));
     }
-    let view = blocking(&state, move |state| {
-        let n_events = state.cache.catch_up()?;
-        let Some(as_of) = as_of(&params, n_events)? else {
-            return Err(unknown_lot(&lot_id));
-        };
-        options.as_of = Some(as_of);
-        let trace = if downstream_wanted {
-            downstream(&*state.cache, &lot_id, &options)?
-        } else {
-            upstream(&*state.cache, &lot_id, &options)?
+    // A trace of hot lots needs no I/O: answer it here; otherwise off the runtime.
+    let view = match answer_trace(&state, &lot_id, &mut options, &params, downstream_wanted, true) {
+        Ok(Some(answer)) => answer,
+        Ok(None) => {
+            blocking(&state, move |state| {
+                answer_trace(state, &lot_id, &mut options, &params, downstream_wanted, false)
+                    .map(|answer| answer.expect("a read through the store always answers"))
+            })
+            .await?
         }
-        .ok_or_else(|| unknown_lot(&lot_id))?;
-        let mut parties = HashMap::new();
-        for party in &trace.parties {
-            if let Some(record) = state.cache.party(&party.party_id)? {
-                parties.insert(party.party_id.clone(), record);
-            }
-        }
-        // Written straight from the trace: the same document as `TraceView::of`.
-        let json = TraceJson {
-            trace: &trace,
-            as_of,
-            parties: &parties,
-        };
-        serde_json::to_vec(&json).map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            title: "Internal error",
-            detail: e.to_string(),
-            parameter: None,
-        })
-    })
-    .await?;
+        Err(error) => return Err(error),
+    };
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -261,6 +241,97 @@ pub(crate) async fn trace(
         view,
     )
         .into_response())
+}
+
+/// Computes a trace and writes it as JSON. With `cached_only`, reads nothing from the
+/// store: `Ok(None)` if that would be needed (a lot or party not cached, new events to
+/// catch up with).
+fn answer_trace(
+    state: &AppState,
+    lot_id: &ledger_core::ids::LotId,
+    options: &mut TraceOptions,
+    params: &HashMap<String, String>,
+    downstream_wanted: bool,
+    cached_only: bool,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let n_events = if cached_only {
+        match state.cache.caught_up() {
+            Some(n) => n,
+            None => return Ok(None),
+        }
+    } else {
+        state.cache.catch_up()?
+    };
+    let Some(as_of) = as_of(params, n_events)? else {
+        return Err(unknown_lot(lot_id));
+    };
+    options.as_of = Some(as_of);
+    let source = CacheOnly {
+        cache: &state.cache,
+        cached_only,
+    };
+    let traced = if downstream_wanted {
+        downstream(&source, lot_id, options)
+    } else {
+        upstream(&source, lot_id, options)
+    };
+    let trace = match traced {
+        Ok(trace) => trace.ok_or_else(|| unknown_lot(lot_id))?,
+        Err(Read::NotCached) => return Ok(None),
+        Err(Read::Store(error)) => return Err(error.into()),
+    };
+    let mut parties = HashMap::new();
+    for party in &trace.parties {
+        let record = if cached_only {
+            match state.cache.cached_party(&party.party_id) {
+                Some(record) => record,
+                None => return Ok(None),
+            }
+        } else {
+            state.cache.party(&party.party_id)?
+        };
+        if let Some(record) = record {
+            parties.insert(party.party_id.clone(), record);
+        }
+    }
+    // Written straight from the trace: the same document as `TraceView::of`.
+    let json = TraceJson {
+        trace: &trace,
+        as_of,
+        parties: &parties,
+    };
+    serde_json::to_vec(&json).map(Some).map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        title: "Internal error",
+        detail: e.to_string(),
+        parameter: None,
+    })
+}
+
+/// Why a cache-only read stopped.
+enum Read {
+    NotCached,
+    Store(ledger_store::StoreError),
+}
+
+/// The cache as a fact source that may refuse to touch the store.
+struct CacheOnly<'a> {
+    cache: &'a crate::facts::LedgerCache,
+    cached_only: bool,
+}
+
+impl FactSource for CacheOnly<'_> {
+    type Error = Read;
+    fn facts(
+        &self,
+        lot_id: &ledger_core::ids::LotId,
+    ) -> Result<std::sync::Arc<[ledger_core::trace::LotFact]>, Read> {
+        if self.cached_only {
+            self.cache.cached_facts(lot_id).ok_or(Read::NotCached)
+        } else {
+            self.cache.facts(lot_id).map_err(Read::Store)
+        }
+    }
 }
 
 /// `GET /v1/lots/{lot}`: details, recall status (inherited too), tests, and a page of
