@@ -26,23 +26,26 @@ pub struct TraceJson<'a> {
 /// UTC, RFC 3339, milliseconds, as [`crate::views::time`] writes it.
 struct Time(i64);
 
-impl fmt::Display for Time {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::views::time(self.0))
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match crate::views::time_text(self.0) {
+            Some(text) => serializer.serialize_str(std::str::from_utf8(&text).expect("ASCII")),
+            None => serializer.collect_str(&self.0),
+        }
     }
 }
 
 struct Hex<'a>(&'a EventHash);
 
-impl fmt::Display for Hex<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Serialize for Hex<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut text = [0u8; 64];
         for (i, byte) in self.0.as_bytes().iter().enumerate() {
             text[2 * i] = DIGITS[usize::from(byte >> 4)];
             text[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
         }
-        f.write_str(std::str::from_utf8(&text).expect("hex digits are ASCII"))
+        serializer.serialize_str(std::str::from_utf8(&text).expect("hex digits are ASCII"))
     }
 }
 
@@ -88,10 +91,10 @@ impl Serialize for EventJson<'_> {
         let fact = self.fact;
         let mut s = serializer.serialize_struct("EventView", 12)?;
         s.serialize_field("sequence", &fact.sequence)?;
-        s.serialize_field("hash", &Str(Hex(&fact.hash)))?;
+        s.serialize_field("hash", &Hex(&fact.hash))?;
         s.serialize_field("lot_id", self.lot_id)?;
         s.serialize_field("kind", fact.kind.name())?;
-        s.serialize_field("occurred_at", &Str(Time(fact.occurred_at_millis)))?;
+        s.serialize_field("occurred_at", &Time(fact.occurred_at_millis))?;
         s.serialize_field("signer", fact.signer.as_str())?;
         s.serialize_field("links", &fact.links)?;
         if let Some(quantity) = fact.kind.quantity() {
@@ -200,7 +203,7 @@ impl Serialize for LotJson<'_> {
         }
         if let Some(created) = lot.created.as_deref() {
             s.serialize_field("created_by", created.signer.as_str())?;
-            s.serialize_field("created_at", &Str(Time(created.occurred_at_millis)))?;
+            s.serialize_field("created_at", &Time(created.occurred_at_millis))?;
             if let Some(quantity) = created.kind.quantity() {
                 s.serialize_field("quantity", &Str(quantity))?;
             }
@@ -239,7 +242,7 @@ impl Serialize for PartyJson<'_> {
         s.serialize_field("affected", &party.is_affected())?;
         s.serialize_field("first_event", &party.events[0])?;
         match self.first {
-            Some(first) => s.serialize_field("first_at", &Str(Time(first.occurred_at_millis)))?,
+            Some(first) => s.serialize_field("first_at", &Time(first.occurred_at_millis))?,
             None => s.serialize_field("first_at", "")?,
         }
         if let Some(quantity) = self.first.and_then(|f| f.kind.quantity()) {

@@ -6,8 +6,16 @@ use ledger_core::trace::{FactKind, LotFact, Trace, TracedLot};
 use serde::{Deserialize, Serialize};
 
 /// Unix milliseconds as the API writes times: UTC, RFC 3339, milliseconds
-/// (`2026-11-27T08:00:00.000Z`). Hand-written: a trace formats hundreds of them.
+/// (`2026-11-27T08:00:00.000Z`).
 pub fn time(millis: i64) -> String {
+    match time_text(millis) {
+        Some(text) => String::from_utf8(text.to_vec()).expect("ASCII"),
+        None => millis.to_string(),
+    }
+}
+
+/// [`time`] in a stack buffer (a trace writes hundreds): `None` outside years 0 to 9999.
+pub fn time_text(millis: i64) -> Option<[u8; 24]> {
     let seconds = millis.div_euclid(1000);
     let ms = millis.rem_euclid(1000);
     let days = seconds.div_euclid(86_400);
@@ -23,7 +31,7 @@ pub fn time(millis: i64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     if !(0..=9999).contains(&year) {
-        return millis.to_string();
+        return None;
     }
     let mut text = *b"0000-00-00T00:00:00.000Z";
     let mut put = |at: usize, width: usize, mut value: i64| {
@@ -39,7 +47,7 @@ pub fn time(millis: i64) -> String {
     put(14, 2, of_day / 60 % 60);
     put(17, 2, of_day % 60);
     put(20, 3, ms);
-    String::from_utf8(text.to_vec()).expect("digits and separators are ASCII")
+    Some(text)
 }
 
 fn snake<T: Serialize>(value: &T) -> String {

@@ -1,5 +1,6 @@
 //! Hot paths of the core: hashing, signing, verifying, Merkle appends and proofs,
-//! checkpoint signing. Run: `cargo bench -p ledger-core --bench core`.
+//! checkpoint signing, recall traces over in-memory lot facts. Run:
+//! `cargo bench -p ledger-core --bench core`.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::hint::black_box;
@@ -101,5 +102,99 @@ fn checkpoints(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, signatures, merkle, checkpoints);
+/// The benchmark city's busy wholesale lot, in memory: split 50 ways at a market, 40
+/// children through distributors to four receivers each, 10 to schools.
+fn busy_lot() -> (
+    std::collections::HashMap<ledger_core::LotId, std::sync::Arc<[ledger_core::trace::LotFact]>>,
+    ledger_core::LotId,
+) {
+    use ledger_core::model::{Quantity, RegionCode, Stage, Text, TransformKind};
+    use ledger_core::trace::{FactKind, LotFact};
+    use ledger_core::{EventHash, LotId, PartyId};
+    let party = |n: usize| PartyId::uscc_with_check(&format!("91210112MA{n:07}")).unwrap();
+    let kg = |n: &str| Quantity::parse(n, "kg").unwrap();
+    let text = |s: &str| Text::parse(s, 100).unwrap();
+    let mut seq = 0u64;
+    let mut fact = |signer: usize, links: Vec<u64>, kind: FactKind| {
+        seq += 1;
+        LotFact {
+            sequence: seq,
+            hash: EventHash([seq as u8; 32]),
+            occurred_at_millis: 1_764_000_000_000 + 1000 * seq as i64,
+            signer: party(signer),
+            links,
+            kind,
+        }
+    };
+    let root = LotId::parse("SY006250").unwrap();
+    let mut lots: std::collections::HashMap<LotId, Vec<LotFact>> = Default::default();
+    let origin = fact(1, vec![], FactKind::Origin {
+        product_name: text("大白菜"),
+        product_category: text("vegetable"),
+        quantity: kg("2000"),
+        production_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        origin_region: RegionCode::parse("210112").unwrap(),
+        origin_place: text("浑南"),
+        certificate_number: text("HG1"),
+    });
+    let to_market = fact(1, vec![origin.sequence], FactKind::Shipped { quantity: kg("2000"), recipient: party(2), document_number: text("SH") });
+    let entry = fact(2, vec![to_market.sequence], FactKind::Received { stage: Stage::MarketEntry, quantity: kg("2000"), supplier: None, certificate_number: None });
+    let entry_seq = entry.sequence;
+    lots.entry(root.clone()).or_default().extend([origin, to_market, entry]);
+    for c in 0..50 {
+        let child = LotId::parse(&format!("SY006250-{c:02}")).unwrap();
+        let split = fact(2, vec![entry_seq], FactKind::Consumed { transform: TransformKind::Split, quantity: kg("40"), output: child.clone() });
+        let split_seq = split.sequence;
+        lots.entry(root.clone()).or_default().push(split);
+        let produced = LotFact { kind: FactKind::Produced { transform: TransformKind::Split, product_name: text("大白菜"), product_category: text("vegetable"), quantity: kg("40"), inputs: vec![(root.clone(), kg("40"))] }, ..lots[&root].last().unwrap().clone() };
+        let mut facts = vec![produced];
+        let receiver = 100 + c;
+        let ship = fact(2, vec![split_seq], FactKind::Shipped { quantity: kg("40"), recipient: party(receiver), document_number: text("PS") });
+        let held = fact(receiver, vec![ship.sequence], FactKind::Received { stage: Stage::Warehouse, quantity: kg("40"), supplier: None, certificate_number: None });
+        let held_seq = held.sequence;
+        facts.extend([ship, held]);
+        if c < 40 {
+            for f in 0..4 {
+                let to = 1000 + 4 * c + f;
+                let onward = fact(receiver, vec![held_seq], FactKind::Shipped { quantity: kg("5"), recipient: party(to), document_number: text("PS") });
+                let got = fact(to, vec![onward.sequence], FactKind::Received { stage: Stage::Retail, quantity: kg("5"), supplier: None, certificate_number: None });
+                facts.extend([onward, got]);
+            }
+        }
+        lots.insert(child, facts);
+    }
+    (lots.into_iter().map(|(lot, facts)| (lot, facts.into())).collect(), root)
+}
+
+struct Facts(
+    std::collections::HashMap<ledger_core::LotId, std::sync::Arc<[ledger_core::trace::LotFact]>>,
+);
+
+impl ledger_core::trace::FactSource for Facts {
+    type Error = std::convert::Infallible;
+    fn facts(
+        &self,
+        lot: &ledger_core::LotId,
+    ) -> Result<std::sync::Arc<[ledger_core::trace::LotFact]>, Self::Error> {
+        Ok(self.0.get(lot).cloned().unwrap_or_else(|| Vec::new().into()))
+    }
+}
+
+fn traces(c: &mut Criterion) {
+    use ledger_core::trace::{TraceOptions, downstream, upstream};
+    let (lots, root) = busy_lot();
+    let child = ledger_core::LotId::parse("SY006250-07").unwrap();
+    let facts = Facts(lots);
+    let options = TraceOptions::default();
+    let trace = downstream(&facts, &root, &options).unwrap().unwrap();
+    assert_eq!((trace.lots.len(), trace.parties.len()), (51, 212));
+    c.bench_function("trace/downstream/51 lots, 212 parties", |b| {
+        b.iter(|| downstream(&facts, black_box(&root), &options).unwrap())
+    });
+    c.bench_function("trace/upstream/child of a split", |b| {
+        b.iter(|| upstream(&facts, black_box(&child), &options).unwrap())
+    });
+}
+
+criterion_group!(benches, signatures, merkle, checkpoints, traces);
 criterion_main!(benches);

@@ -18,7 +18,9 @@
 //! window, receiving stages). Filters choose what is reported, never what is followed:
 //! a lot reached through an event outside the window is still traced.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -165,6 +167,7 @@ impl FactKind {
 /// How a party is involved in a traced event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[repr(u8)]
 pub enum Involvement {
     /// Created a lot at its origin.
     Producer,
@@ -191,6 +194,21 @@ pub enum Involvement {
 }
 
 impl Involvement {
+    /// Every involvement, in order.
+    pub const ALL: [Involvement; 11] = [
+        Involvement::Producer,
+        Involvement::Processor,
+        Involvement::Shipper,
+        Involvement::Recipient,
+        Involvement::MarketEntry,
+        Involvement::Warehouse,
+        Involvement::Retail,
+        Involvement::Canteen,
+        Involvement::Supplier,
+        Involvement::Tester,
+        Involvement::Recaller,
+    ];
+
     /// Whether the party held (or was sent) food from the trace: a recall reaches it.
     pub fn holds_food(self) -> bool {
         !matches!(self, Involvement::Tester | Involvement::Recaller)
@@ -317,7 +335,7 @@ impl LotFact {
     }
 
     /// The parties this fact involves and how, the signer first.
-    pub fn involvements(&self) -> Vec<(&PartyId, Involvement)> {
+    pub fn involvements(&self) -> impl Iterator<Item = (&PartyId, Involvement)> {
         let signer = match &self.kind {
             FactKind::Origin { .. } => Involvement::Producer,
             FactKind::Produced { .. } | FactKind::Consumed { .. } => Involvement::Processor,
@@ -326,18 +344,15 @@ impl LotFact {
             FactKind::Inspected { .. } => Involvement::Tester,
             FactKind::Recalled { .. } => Involvement::Recaller,
         };
-        let mut parties = vec![(&self.signer, signer)];
-        match &self.kind {
-            FactKind::Shipped { recipient, .. } => {
-                parties.push((recipient, Involvement::Recipient))
-            }
+        let other = match &self.kind {
+            FactKind::Shipped { recipient, .. } => Some((recipient, Involvement::Recipient)),
             FactKind::Received {
                 supplier: Some(supplier),
                 ..
-            } => parties.push((supplier, Involvement::Supplier)),
-            _ => {}
-        }
-        parties
+            } => Some((supplier, Involvement::Supplier)),
+            _ => None,
+        };
+        std::iter::once((&self.signer, signer)).chain(other)
     }
 }
 
@@ -585,12 +600,12 @@ impl Frontier {
 struct Collector {
     lots: Vec<TracedLot>,
     known: Vec<Known>,
-    lot_index: HashMap<LotId, usize>,
+    lot_index: FxHashMap<LotId, usize>,
     /// Every event visited, reported or not (paths go through them all): its lot's
     /// index and the fact's index there.
-    events: BTreeMap<u64, (usize, usize)>,
+    events: FxHashMap<u64, (usize, usize)>,
     /// The events that pass the trace's filters.
-    reported: BTreeSet<u64>,
+    reported: FxHashSet<u64>,
     truncated: bool,
 }
 
@@ -599,9 +614,9 @@ impl Collector {
         Collector {
             lots: Vec::new(),
             known: Vec::new(),
-            lot_index: HashMap::new(),
-            events: BTreeMap::new(),
-            reported: BTreeSet::new(),
+            lot_index: FxHashMap::default(),
+            events: FxHashMap::default(),
+            reported: FxHashSet::default(),
             truncated: false,
         }
     }
@@ -666,7 +681,7 @@ impl Collector {
 
     fn finish(self, direction: Direction, root: &LotId) -> Trace {
         // Upstream, the step towards the root is the event that follows this one.
-        let mut follower: HashMap<u64, u64> = HashMap::new();
+        let mut follower: FxHashMap<u64, u64> = FxHashMap::default();
         if direction == Direction::Upstream {
             for at in self.events.values() {
                 let fact = self.fact(*at);
@@ -697,60 +712,64 @@ impl Collector {
                 _ => None,
             }
         };
-        let mut parties: BTreeMap<&PartyId, (BTreeSet<Involvement>, Vec<u64>)> = BTreeMap::new();
-        for sequence in &self.reported {
+        let mut reported: Vec<u64> = self.reported.iter().copied().collect();
+        reported.sort_unstable();
+        // Per party: its involvements as a bit set, and its events.
+        let mut parties: FxHashMap<&PartyId, (u16, Vec<u64>)> = FxHashMap::default();
+        for sequence in &reported {
             let fact = self.fact(self.events[sequence]);
             for (party, involvement) in fact.involvements() {
                 let entry = parties.entry(party).or_default();
-                entry.0.insert(involvement);
+                entry.0 |= 1 << involvement as u16;
                 if entry.1.last() != Some(&fact.sequence) {
                     entry.1.push(fact.sequence);
                 }
             }
         }
-        let mut on_paths = BTreeSet::new();
+        // Each event's step back, found once: paths share most of their steps.
+        let mut back: FxHashMap<u64, Option<u64>> = FxHashMap::default();
+        let mut on_paths: FxHashSet<u64> = FxHashSet::default();
         let mut parties: Vec<TracedParty> = parties
             .into_iter()
             .map(|(party, (involvements, events))| {
                 let mut path = vec![events[0]];
-                while let Some(previous) = step_back(*path.last().expect("not empty")) {
-                    if path.contains(&previous) {
-                        break;
+                loop {
+                    let last = *path.last().expect("not empty");
+                    let previous = *back.entry(last).or_insert_with(|| step_back(last));
+                    match previous {
+                        Some(previous) if !path.contains(&previous) => path.push(previous),
+                        _ => break,
                     }
-                    path.push(previous);
                 }
                 path.reverse();
                 on_paths.extend(path.iter().copied());
                 TracedParty {
                     party_id: party.clone(),
-                    involvements: involvements.into_iter().collect(),
+                    involvements: Involvement::ALL
+                        .into_iter()
+                        .filter(|i| involvements & (1 << *i as u16) != 0)
+                        .collect(),
                     events,
                     path,
                 }
             })
             .collect();
         parties.sort_by(|a, b| (a.events[0], &a.party_id).cmp(&(b.events[0], &b.party_id)));
-        let traced = |(sequence, at): (&u64, &(usize, usize))| {
-            let _ = sequence;
+        let traced = |sequence: &u64| {
+            let at = self.events[sequence];
             TracedEvent {
                 lot_id: self.lots[at.0].lot_id.clone(),
                 fact: SharedFact::new(&self.known[at.0].facts, at.1),
             }
         };
-        let events = self
-            .events
+        let events = reported.iter().map(traced).collect();
+        let mut path_events: Vec<u64> = on_paths
             .iter()
-            .filter(|(sequence, _)| self.reported.contains(sequence))
-            .map(traced)
+            .filter(|sequence| !self.reported.contains(sequence))
+            .copied()
             .collect();
-        let path_events = self
-            .events
-            .iter()
-            .filter(|(sequence, _)| {
-                !self.reported.contains(sequence) && on_paths.contains(*sequence)
-            })
-            .map(traced)
-            .collect();
+        path_events.sort_unstable();
+        let path_events = path_events.iter().map(traced).collect();
         Trace {
             direction,
             root: root.clone(),
@@ -832,7 +851,7 @@ pub fn upstream<S: FactSource>(
         return Ok(None);
     }
     let mut collector = Collector::new();
-    let mut visited: BTreeSet<u64> = BTreeSet::new();
+    let mut visited: FxHashSet<u64> = FxHashSet::default();
     // Events to visit, lowest depth first, so every lot is entered at its least depth.
     let mut queue = Frontier::default();
     // A lot entered brings its creation, tests and recalls.

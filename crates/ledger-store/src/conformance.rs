@@ -92,7 +92,7 @@ pub fn fact_of(sequence: u64, lot: &str, occurred_at_millis: i64) -> LotFact {
             inspection: InspectionKind::QuickTest,
             item: Text::parse(&format!("item of {lot}"), 64).expect("valid text"),
             value: Text::parse(&sequence.to_string(), 64).expect("valid text"),
-            result: if sequence % 2 == 0 {
+            result: if sequence.is_multiple_of(2) {
                 InspectionResult::Pass
             } else {
                 InspectionResult::Fail
