@@ -16,20 +16,55 @@ use ledger_store::{LedgerStore, StoreError, StoreErrorKind};
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
-/// Weighs a lot's cached facts by their number (at least 1).
+/// A cached lot: its facts, and each fact as the trace route writes it (made on first
+/// use; a fact never changes, so neither does its JSON).
+pub struct CachedLot {
+    /// The facts, by ascending sequence number.
+    pub facts: Arc<[LotFact]>,
+    json: std::sync::OnceLock<Vec<Box<serde_json::value::RawValue>>>,
+}
+
+impl CachedLot {
+    fn new(facts: Arc<[LotFact]>) -> CachedLot {
+        CachedLot {
+            facts,
+            json: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Each fact's JSON (an `EventView`), about this lot.
+    pub fn json(&self, lot_id: &LotId) -> &[Box<serde_json::value::RawValue>] {
+        self.json.get_or_init(|| {
+            self.facts
+                .iter()
+                .map(|fact| {
+                    let text = serde_json::to_string(&crate::trace_json::EventJson {
+                        lot_id: lot_id.as_str(),
+                        fact,
+                    })
+                    .expect("events serialize");
+                    serde_json::value::RawValue::from_string(text).expect("valid JSON")
+                })
+                .collect()
+        })
+    }
+}
+
+/// Weighs a lot's cached facts by their number (at least 1), twice once their JSON is
+/// made (made for every lot a trace writes).
 #[derive(Clone)]
 struct FactCount;
 
-impl Weighter<LotId, Arc<[LotFact]>> for FactCount {
-    fn weight(&self, _lot: &LotId, facts: &Arc<[LotFact]>) -> u64 {
-        facts.len().max(1) as u64
+impl Weighter<LotId, Arc<CachedLot>> for FactCount {
+    fn weight(&self, _lot: &LotId, lot: &Arc<CachedLot>) -> u64 {
+        2 * lot.facts.len().max(1) as u64
     }
 }
 
 /// The cache.
 pub struct LedgerCache {
     store: Arc<dyn LedgerStore>,
-    lots: Cache<LotId, Arc<[LotFact]>, FactCount>,
+    lots: Cache<LotId, Arc<CachedLot>, FactCount>,
     parties: Cache<PartyId, Option<Arc<PartyRecord>>>,
     /// Events up to here (exclusive) have been looked at for evictions.
     seen: Mutex<u64>,
@@ -98,6 +133,11 @@ impl LedgerCache {
 
     /// A lot's facts if cached (no read).
     pub fn cached_facts(&self, lot_id: &LotId) -> Option<Arc<[LotFact]>> {
+        self.lots.get(lot_id).map(|lot| lot.facts.clone())
+    }
+
+    /// A cached lot (no read).
+    pub fn cached_lot(&self, lot_id: &LotId) -> Option<Arc<CachedLot>> {
         self.lots.get(lot_id)
     }
 
@@ -129,14 +169,15 @@ impl FactSource for LedgerCache {
     type Error = StoreError;
 
     fn facts(&self, lot_id: &LotId) -> Result<Arc<[LotFact]>, StoreError> {
-        if let Some(facts) = self.lots.get(lot_id) {
-            return Ok(facts);
+        if let Some(lot) = self.lots.get(lot_id) {
+            return Ok(lot.facts.clone());
         }
         let generation = self.generation();
         let facts: Arc<[LotFact]> = self.store.lot_facts(lot_id, None, usize::MAX)?.into();
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if *seen == generation {
-            self.lots.insert(lot_id.clone(), facts.clone());
+            self.lots
+                .insert(lot_id.clone(), Arc::new(CachedLot::new(facts.clone())));
         }
         Ok(facts)
     }

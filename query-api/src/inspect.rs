@@ -222,12 +222,26 @@ pub(crate) async fn trace(
         ));
     }
     // A trace of hot lots needs no I/O: answer it here; otherwise off the runtime.
-    let view = match answer_trace(&state, &lot_id, &mut options, &params, downstream_wanted, true) {
+    let view = match answer_trace(
+        &state,
+        &lot_id,
+        &mut options,
+        &params,
+        downstream_wanted,
+        true,
+    ) {
         Ok(Some(answer)) => answer,
         Ok(None) => {
             blocking(&state, move |state| {
-                answer_trace(state, &lot_id, &mut options, &params, downstream_wanted, false)
-                    .map(|answer| answer.expect("a read through the store always answers"))
+                answer_trace(
+                    state,
+                    &lot_id,
+                    &mut options,
+                    &params,
+                    downstream_wanted,
+                    false,
+                )
+                .map(|answer| answer.expect("a read through the store always answers"))
             })
             .await?
         }
@@ -294,11 +308,21 @@ fn answer_trace(
             parties.insert(party.party_id.clone(), record);
         }
     }
-    // Written straight from the trace: the same document as `TraceView::of`.
+    // Written straight from the trace: the same document as `TraceView::of`, with
+    // each event's JSON copied from the cache when the cache holds it.
+    let cached: HashMap<_, _> = trace
+        .lots
+        .iter()
+        .filter_map(|lot| {
+            let cached = state.cache.cached_lot(&lot.lot_id)?;
+            Some((lot.lot_id.clone(), cached))
+        })
+        .collect();
     let json = TraceJson {
         trace: &trace,
         as_of,
         parties: &parties,
+        cached: &cached,
     };
     serde_json::to_vec(&json).map(Some).map_err(|e| ApiError {
         status: StatusCode::INTERNAL_SERVER_ERROR,

@@ -21,6 +21,9 @@ pub struct TraceJson<'a> {
     pub as_of: u64,
     /// Registry entries by party (a party missing here is written with its id only).
     pub parties: &'a HashMap<PartyId, Arc<PartyRecord>>,
+    /// Cached lots whose facts' JSON can be copied instead of written (by lot id; a
+    /// lot missing here, or cached anew since the trace read it, is written).
+    pub cached: &'a HashMap<ledger_core::ids::LotId, Arc<crate::facts::CachedLot>>,
 }
 
 /// UTC, RFC 3339, milliseconds, as [`crate::views::time`] writes it.
@@ -254,8 +257,23 @@ impl Serialize for PartyJson<'_> {
     }
 }
 
-impl Serialize for TraceJson<'_> {
+/// An event copied from the cache, or written.
+enum Either<'a> {
+    Raw(&'a serde_json::value::RawValue),
+    Written(EventJson<'a>),
+}
+
+impl Serialize for Either<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Either::Raw(raw) => raw.serialize(serializer),
+            Either::Written(event) => event.serialize(serializer),
+        }
+    }
+}
+
+impl<'a> TraceJson<'a> {
+    fn write<S: Serializer>(&'a self, serializer: S) -> Result<S::Ok, S::Error> {
         let trace = self.trace;
         let mut s = serializer.serialize_struct("TraceView", 8)?;
         s.serialize_field("direction", &trace.direction)?;
@@ -271,16 +289,27 @@ impl Serialize for TraceJson<'_> {
                 first: trace.event(party.events[0]).map(|e| &*e.fact),
             }),
         )?;
-        fn event(e: &ledger_core::trace::TracedEvent) -> EventJson<'_> {
-            EventJson {
+        let event = |e: &'a ledger_core::trace::TracedEvent| -> Either<'a> {
+            if let Some(lot) = self.cached.get(&e.lot_id)
+                && e.fact.is_at(&lot.facts, e.fact.index())
+            {
+                return Either::Raw(&lot.json(&e.lot_id)[e.fact.index()]);
+            }
+            Either::Written(EventJson {
                 lot_id: e.lot_id.as_str(),
                 fact: &e.fact,
-            }
-        }
+            })
+        };
         s.serialize_field("events", &seq(&trace.events, event))?;
         if !trace.path_events.is_empty() {
             s.serialize_field("path_events", &seq(&trace.path_events, event))?;
         }
         s.end()
+    }
+}
+
+impl Serialize for TraceJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.write(serializer)
     }
 }

@@ -238,6 +238,7 @@ fn trace_json_is_the_trace_view() {
             trace,
             as_of: 7,
             parties: &parties,
+            cached: &HashMap::new(),
         })
         .unwrap();
         let view = TraceView::of(trace, 7, |id| {
@@ -246,5 +247,82 @@ fn trace_json_is_the_trace_view() {
         assert_eq!(written, serde_json::to_value(&view).unwrap());
         let read_back: TraceView = serde_json::from_value(written).unwrap();
         assert_eq!(read_back, view);
+    }
+}
+
+/// Through the cache: events copied from the cached JSON are the events written afresh.
+#[test]
+fn cached_event_json_is_written_event_json() {
+    use ledger_store::{CommitGroup, EventIndex, LedgerStore, NewEvent, StoredEvent};
+    let facts = graph();
+    let mut by_sequence: std::collections::BTreeMap<u64, Vec<(LotId, LotFact)>> =
+        Default::default();
+    for (lot, list) in &facts.0 {
+        for fact in list {
+            by_sequence
+                .entry(fact.sequence)
+                .or_default()
+                .push((lot.clone(), fact.clone()));
+        }
+    }
+    let store = Arc::new(ledger_store::MemStore::new());
+    let events = by_sequence
+        .into_iter()
+        .map(|(sequence, lots)| NewEvent {
+            event: StoredEvent {
+                sequence,
+                hash: lots[0].1.hash,
+                recorded_at: chrono::DateTime::from_timestamp_millis(1_764_000_000_000).unwrap(),
+                body: vec![sequence as u8],
+                signature: [0; 64],
+            },
+            index: EventIndex {
+                lots,
+                ..EventIndex::default()
+            },
+        })
+        .collect();
+    store
+        .commit(&CommitGroup {
+            events,
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    let shared: Arc<dyn LedgerStore> = store;
+    let cache = query_api::facts::LedgerCache::new(shared, 1000);
+    let parties = HashMap::new();
+    for trace in [
+        downstream(&cache, &lot("A"), &TraceOptions::default())
+            .unwrap()
+            .unwrap(),
+        upstream(&cache, &lot("B"), &TraceOptions::default())
+            .unwrap()
+            .unwrap(),
+    ] {
+        let cached: HashMap<LotId, _> = trace
+            .lots
+            .iter()
+            .map(|l| {
+                (
+                    l.lot_id.clone(),
+                    cache.cached_lot(&l.lot_id).expect("cached by the trace"),
+                )
+            })
+            .collect();
+        let copied = serde_json::to_string(&TraceJson {
+            trace: &trace,
+            as_of: 7,
+            parties: &parties,
+            cached: &cached,
+        })
+        .unwrap();
+        let written = serde_json::to_string(&TraceJson {
+            trace: &trace,
+            as_of: 7,
+            parties: &parties,
+            cached: &HashMap::new(),
+        })
+        .unwrap();
+        assert_eq!(copied, written);
     }
 }

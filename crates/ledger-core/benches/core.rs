@@ -128,42 +128,121 @@ fn busy_lot() -> (
     };
     let root = LotId::parse("SY006250").unwrap();
     let mut lots: std::collections::HashMap<LotId, Vec<LotFact>> = Default::default();
-    let origin = fact(1, vec![], FactKind::Origin {
-        product_name: text("大白菜"),
-        product_category: text("vegetable"),
-        quantity: kg("2000"),
-        production_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-        origin_region: RegionCode::parse("210112").unwrap(),
-        origin_place: text("浑南"),
-        certificate_number: text("HG1"),
-    });
-    let to_market = fact(1, vec![origin.sequence], FactKind::Shipped { quantity: kg("2000"), recipient: party(2), document_number: text("SH") });
-    let entry = fact(2, vec![to_market.sequence], FactKind::Received { stage: Stage::MarketEntry, quantity: kg("2000"), supplier: None, certificate_number: None });
+    let origin = fact(
+        1,
+        vec![],
+        FactKind::Origin {
+            product_name: text("大白菜"),
+            product_category: text("vegetable"),
+            quantity: kg("2000"),
+            production_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            origin_region: RegionCode::parse("210112").unwrap(),
+            origin_place: text("浑南"),
+            certificate_number: text("HG1"),
+        },
+    );
+    let to_market = fact(
+        1,
+        vec![origin.sequence],
+        FactKind::Shipped {
+            quantity: kg("2000"),
+            recipient: party(2),
+            document_number: text("SH"),
+        },
+    );
+    let entry = fact(
+        2,
+        vec![to_market.sequence],
+        FactKind::Received {
+            stage: Stage::MarketEntry,
+            quantity: kg("2000"),
+            supplier: None,
+            certificate_number: None,
+        },
+    );
     let entry_seq = entry.sequence;
-    lots.entry(root.clone()).or_default().extend([origin, to_market, entry]);
+    lots.entry(root.clone())
+        .or_default()
+        .extend([origin, to_market, entry]);
     for c in 0..50 {
         let child = LotId::parse(&format!("SY006250-{c:02}")).unwrap();
-        let split = fact(2, vec![entry_seq], FactKind::Consumed { transform: TransformKind::Split, quantity: kg("40"), output: child.clone() });
+        let split = fact(
+            2,
+            vec![entry_seq],
+            FactKind::Consumed {
+                transform: TransformKind::Split,
+                quantity: kg("40"),
+                output: child.clone(),
+            },
+        );
         let split_seq = split.sequence;
         lots.entry(root.clone()).or_default().push(split);
-        let produced = LotFact { kind: FactKind::Produced { transform: TransformKind::Split, product_name: text("大白菜"), product_category: text("vegetable"), quantity: kg("40"), inputs: vec![(root.clone(), kg("40"))] }, ..lots[&root].last().unwrap().clone() };
+        let produced = LotFact {
+            kind: FactKind::Produced {
+                transform: TransformKind::Split,
+                product_name: text("大白菜"),
+                product_category: text("vegetable"),
+                quantity: kg("40"),
+                inputs: vec![(root.clone(), kg("40"))],
+            },
+            ..lots[&root].last().unwrap().clone()
+        };
         let mut facts = vec![produced];
         let receiver = 100 + c;
-        let ship = fact(2, vec![split_seq], FactKind::Shipped { quantity: kg("40"), recipient: party(receiver), document_number: text("PS") });
-        let held = fact(receiver, vec![ship.sequence], FactKind::Received { stage: Stage::Warehouse, quantity: kg("40"), supplier: None, certificate_number: None });
+        let ship = fact(
+            2,
+            vec![split_seq],
+            FactKind::Shipped {
+                quantity: kg("40"),
+                recipient: party(receiver),
+                document_number: text("PS"),
+            },
+        );
+        let held = fact(
+            receiver,
+            vec![ship.sequence],
+            FactKind::Received {
+                stage: Stage::Warehouse,
+                quantity: kg("40"),
+                supplier: None,
+                certificate_number: None,
+            },
+        );
         let held_seq = held.sequence;
         facts.extend([ship, held]);
         if c < 40 {
             for f in 0..4 {
                 let to = 1000 + 4 * c + f;
-                let onward = fact(receiver, vec![held_seq], FactKind::Shipped { quantity: kg("5"), recipient: party(to), document_number: text("PS") });
-                let got = fact(to, vec![onward.sequence], FactKind::Received { stage: Stage::Retail, quantity: kg("5"), supplier: None, certificate_number: None });
+                let onward = fact(
+                    receiver,
+                    vec![held_seq],
+                    FactKind::Shipped {
+                        quantity: kg("5"),
+                        recipient: party(to),
+                        document_number: text("PS"),
+                    },
+                );
+                let got = fact(
+                    to,
+                    vec![onward.sequence],
+                    FactKind::Received {
+                        stage: Stage::Retail,
+                        quantity: kg("5"),
+                        supplier: None,
+                        certificate_number: None,
+                    },
+                );
                 facts.extend([onward, got]);
             }
         }
         lots.insert(child, facts);
     }
-    (lots.into_iter().map(|(lot, facts)| (lot, facts.into())).collect(), root)
+    (
+        lots.into_iter()
+            .map(|(lot, facts)| (lot, facts.into()))
+            .collect(),
+        root,
+    )
 }
 
 struct Facts(
@@ -176,7 +255,11 @@ impl ledger_core::trace::FactSource for Facts {
         &self,
         lot: &ledger_core::LotId,
     ) -> Result<std::sync::Arc<[ledger_core::trace::LotFact]>, Self::Error> {
-        Ok(self.0.get(lot).cloned().unwrap_or_else(|| Vec::new().into()))
+        Ok(self
+            .0
+            .get(lot)
+            .cloned()
+            .unwrap_or_else(|| Vec::new().into()))
     }
 }
 

@@ -431,6 +431,17 @@ impl SharedFact {
             index,
         }
     }
+
+    /// Whether this fact is the one at `index` of `facts` (the very slice, not a copy):
+    /// lets a source keep things it derived from its facts, by position.
+    pub fn is_at(&self, facts: &Arc<[LotFact]>, index: usize) -> bool {
+        Arc::ptr_eq(&self.facts, facts) && self.index == index
+    }
+
+    /// Its position in the slice the source gave.
+    pub fn index(&self) -> usize {
+        self.index
+    }
 }
 
 impl std::ops::Deref for SharedFact {
