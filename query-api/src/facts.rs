@@ -50,8 +50,8 @@ impl CachedLot {
     }
 }
 
-/// Weighs a lot's cached facts by their number (at least 1), twice once their JSON is
-/// made (made for every lot a trace writes).
+/// Weighs a cached lot by its number of facts (at least 1), counted twice: the facts,
+/// and their JSON once a trace has written them.
 #[derive(Clone)]
 struct FactCount;
 

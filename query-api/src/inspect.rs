@@ -241,7 +241,15 @@ pub(crate) async fn trace(
                     downstream_wanted,
                     false,
                 )
-                .map(|answer| answer.expect("a read through the store always answers"))
+                .and_then(|answer| {
+                    // A read through the store always answers; never panic if not.
+                    answer.ok_or_else(|| ApiError {
+                        status: StatusCode::INTERNAL_SERVER_ERROR,
+                        title: "Internal error",
+                        detail: "the trace could not be read".into(),
+                        parameter: None,
+                    })
+                })
             })
             .await?
         }
