@@ -13,6 +13,7 @@
 pub mod admission;
 pub mod checkpoint;
 pub mod contract;
+pub mod digital_link;
 pub mod ids;
 pub mod keyfile;
 pub mod merkle;
