@@ -24,6 +24,7 @@ pub mod auth;
 pub mod facts;
 mod inspect;
 mod openapi;
+pub mod public;
 pub mod standalone;
 pub mod trace_json;
 pub mod views;
@@ -92,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(inspector)
+        // The public lot page (what a QR code on a pack opens).
+        .route("/01/{*rest}", get(public::digital_link))
+        .route("/l/{lot}", get(public::short_link))
+        .route("/static/page.css", get(public::stylesheet))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/v1/status", get(status))
         .route(

@@ -50,6 +50,32 @@ pub fn time_text(millis: i64) -> Option<[u8; 24]> {
     Some(text)
 }
 
+/// An API time (UTC, RFC 3339) as a date and time in Beijing, for pages:
+/// `2026-11-27 16:20`.
+pub fn beijing_date(at: &str) -> String {
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    match chrono::DateTime::parse_from_rfc3339(at) {
+        Ok(t) => t
+            .with_timezone(&beijing)
+            .format("%Y-%m-%d %H:%M")
+            .to_string(),
+        Err(_) => at.to_owned(),
+    }
+}
+
+/// Percent-encodes a path segment (a GS1 lot id has slashes).
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 fn snake<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(text)) => text,

@@ -1,0 +1,751 @@
+//! The public lot page: what a shopper or a parent sees after scanning the code on a pack
+//! (GS1 Digital Link `/01/{GTIN}/10/{lot}`, or `/l/{lot}` for lots without a GTIN).
+//! HTML for browsers, Chinese by default and English by `Accept-Language` or `?lang=en`;
+//! JSON (the same data) for `Accept: application/json`.
+//!
+//! Only public fields: product, origin (region, producer's registered name, place,
+//! dates, certificate), the dates along the chain, test results and recalls. No
+//! contacts, no quantities, no inspector-only data. Every stored string is escaped
+//! (maud escapes whatever it interpolates). Pages carry a strict Content-Security-Policy
+//! (no script at all; one stylesheet from this server), `nosniff`, a 30-second
+//! `max-age` and an `ETag`, so a recall shows within a minute.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ledger_core::digital_link;
+use ledger_core::ids::LotId;
+use ledger_core::model::{InspectionKind, InspectionResult, Stage};
+use ledger_core::trace::{FactKind, FactSource, TraceOptions, upstream};
+use maud::{DOCTYPE, Markup, html};
+use serde::Serialize;
+
+use crate::AppState;
+use crate::views::time;
+
+/// The stylesheet every page links (the only thing the CSP lets a page load).
+const STYLE: &str = include_str!("page.css");
+
+/// `Content-Security-Policy` of every public page: nothing but this server's stylesheet.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// What the public page says about a lot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PublicLot {
+    /// The lot.
+    pub lot_id: String,
+    /// Product name.
+    pub product_name: String,
+    /// Product category.
+    pub product_category: String,
+    /// Who made the lot (registered name).
+    pub made_by: String,
+    /// Where everything in it came from.
+    pub origins: Vec<PublicOrigin>,
+    /// The steps along the chain, oldest first: origin, market entry, warehouse,
+    /// retail, canteen, processing.
+    pub chain: Vec<PublicStep>,
+    /// The latest quick test, on this lot or anything in it.
+    pub latest_quick_test: Option<PublicTest>,
+    /// The latest sampling inspection, on this lot or anything in it.
+    pub latest_sampling: Option<PublicTest>,
+    /// Whether any test of it or of anything in it failed.
+    pub any_failed_test: bool,
+    /// Recalls of this lot or of anything in it.
+    pub recalls: Vec<PublicRecall>,
+    /// How the record is verified.
+    pub verified: PublicVerification,
+}
+
+/// An origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PublicOrigin {
+    /// The lot created at origin.
+    pub lot_id: String,
+    /// Product name.
+    pub product_name: String,
+    /// The producer's registered name.
+    pub producer: String,
+    /// GB/T 2260 region code.
+    pub region: String,
+    /// The region's name, when known.
+    pub region_name: Option<String>,
+    /// The place as the producer wrote it.
+    pub place: String,
+    /// Harvest or production date.
+    pub production_date: String,
+    /// Compliance certificate number (承诺达标合格证).
+    pub certificate: String,
+}
+
+/// A step along the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PublicStep {
+    /// `origin`, `market_entry`, `warehouse`, `retail`, `canteen` or `processing`.
+    pub stage: String,
+    /// When (UTC, RFC 3339).
+    pub at: String,
+    /// Who (registered name).
+    pub by: String,
+}
+
+/// A test result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PublicTest {
+    /// What was tested.
+    pub item: String,
+    /// `pass` or `fail`.
+    pub result: String,
+    /// When (UTC, RFC 3339).
+    pub at: String,
+    /// Who tested (registered name).
+    pub by: String,
+}
+
+/// A recall.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PublicRecall {
+    /// The lot recalled: this one, or one in it.
+    pub lot_id: String,
+    /// Whether it is this lot itself.
+    pub this_lot: bool,
+    /// When (UTC, RFC 3339).
+    pub at: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// How the record is verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PublicVerification {
+    /// Every event shown was signed by the party that recorded it and its signature was
+    /// checked when it was recorded.
+    pub signatures_checked: bool,
+    /// The size of the latest signed checkpoint covering the lot's creation, if one does.
+    pub checkpoint_tree_size: Option<u64>,
+    /// The sequence number of the lot's creating event.
+    pub sequence: u64,
+    /// Where to get the proof (an inclusion proof bundle).
+    pub proof: String,
+}
+
+/// Region names the page knows (the district's own).
+fn region_name(code: &str, english: bool) -> Option<String> {
+    let name = match (code, english) {
+        ("210112", false) => "辽宁省沈阳市浑南区",
+        ("210112", true) => "Hunnan District, Shenyang, Liaoning",
+        ("210100", false) => "辽宁省沈阳市",
+        ("210100", true) => "Shenyang, Liaoning",
+        _ => return None,
+    };
+    Some(name.to_owned())
+}
+
+enum Lookup {
+    Found(PublicLot),
+    Unknown,
+}
+
+/// Reads what the page shows (blocking: call off the runtime).
+fn read_lot(state: &AppState, lot_id: &LotId) -> Result<Lookup, ledger_store::StoreError> {
+    let n_events = state.cache.catch_up()?;
+    if n_events == 0 {
+        return Ok(Lookup::Unknown);
+    }
+    let options = TraceOptions {
+        as_of: Some(n_events - 1),
+        ..TraceOptions::default()
+    };
+    let Some(trace) = upstream(&*state.cache, lot_id, &options)? else {
+        return Ok(Lookup::Unknown);
+    };
+    let own = state.cache.facts(lot_id)?;
+    let name = |party: &ledger_core::ids::PartyId| -> Result<String, ledger_store::StoreError> {
+        Ok(state
+            .cache
+            .party(party)?
+            .map(|record| record.name.to_string())
+            .unwrap_or_else(|| party.to_string()))
+    };
+    let created = trace.lots[0]
+        .created
+        .as_deref()
+        .expect("a traced lot has its creation");
+    let (product_name, product_category) = match &created.kind {
+        FactKind::Origin {
+            product_name,
+            product_category,
+            ..
+        }
+        | FactKind::Produced {
+            product_name,
+            product_category,
+            ..
+        } => (product_name.to_string(), product_category.to_string()),
+        _ => unreachable!("a creating fact"),
+    };
+    let mut origins = Vec::new();
+    let mut chain = Vec::new();
+    let mut tests: Vec<(i64, InspectionKind, PublicTest)> = Vec::new();
+    let mut recalls = Vec::new();
+    let mut any_failed_test = false;
+    // Upstream events, then this lot's own receipts (where it went after it was made).
+    let own_receipts = own
+        .iter()
+        .filter(|f| matches!(f.kind, FactKind::Received { .. }));
+    let mut seen = std::collections::HashSet::new();
+    for fact in trace
+        .events
+        .iter()
+        .map(|e| (e.lot_id.clone(), &*e.fact))
+        .chain(own_receipts.map(|f| (lot_id.clone(), f)))
+    {
+        let (lot, fact) = fact;
+        if !seen.insert(fact.sequence) {
+            continue;
+        }
+        let at = time(fact.occurred_at_millis);
+        match &fact.kind {
+            FactKind::Origin {
+                product_name,
+                origin_region,
+                origin_place,
+                production_date,
+                certificate_number,
+                ..
+            } => {
+                let producer = name(&fact.signer)?;
+                origins.push(PublicOrigin {
+                    lot_id: lot.to_string(),
+                    product_name: product_name.to_string(),
+                    producer: producer.clone(),
+                    region: origin_region.as_str().to_owned(),
+                    region_name: region_name(origin_region.as_str(), false),
+                    place: origin_place.to_string(),
+                    production_date: production_date.to_string(),
+                    certificate: certificate_number.to_string(),
+                });
+                chain.push((
+                    fact.occurred_at_millis,
+                    PublicStep {
+                        stage: "origin".into(),
+                        at,
+                        by: producer,
+                    },
+                ));
+            }
+            FactKind::Received { stage, .. } => {
+                let stage = match stage {
+                    Stage::MarketEntry => "market_entry",
+                    Stage::Warehouse => "warehouse",
+                    Stage::Retail => "retail",
+                    Stage::Canteen => "canteen",
+                };
+                chain.push((
+                    fact.occurred_at_millis,
+                    PublicStep {
+                        stage: stage.into(),
+                        at,
+                        by: name(&fact.signer)?,
+                    },
+                ));
+            }
+            FactKind::Produced { .. } => {
+                chain.push((
+                    fact.occurred_at_millis,
+                    PublicStep {
+                        stage: "processing".into(),
+                        at,
+                        by: name(&fact.signer)?,
+                    },
+                ));
+            }
+            FactKind::Inspected {
+                inspection,
+                item,
+                result,
+                ..
+            } => {
+                any_failed_test |= *result == InspectionResult::Fail;
+                tests.push((
+                    fact.occurred_at_millis,
+                    *inspection,
+                    PublicTest {
+                        item: item.to_string(),
+                        result: match result {
+                            InspectionResult::Pass => "pass".into(),
+                            InspectionResult::Fail => "fail".into(),
+                        },
+                        at,
+                        by: name(&fact.signer)?,
+                    },
+                ));
+            }
+            FactKind::Recalled { reason, .. } => recalls.push(PublicRecall {
+                lot_id: lot.to_string(),
+                this_lot: lot == *lot_id,
+                at,
+                reason: reason.to_string(),
+            }),
+            FactKind::Shipped { .. } | FactKind::Consumed { .. } => {}
+        }
+    }
+    chain.sort_by_key(|(at, _)| *at);
+    tests.sort_by_key(|(at, _, _)| *at);
+    let latest = |kind: InspectionKind| {
+        tests
+            .iter()
+            .rev()
+            .find(|(_, k, _)| *k == kind)
+            .map(|(_, _, test)| test.clone())
+    };
+    let checkpoint = state
+        .cache
+        .store()
+        .latest_checkpoint()?
+        .filter(|c| c.tree_size > created.sequence)
+        .map(|c| c.tree_size);
+    Ok(Lookup::Found(PublicLot {
+        lot_id: lot_id.to_string(),
+        product_name,
+        product_category,
+        made_by: name(&created.signer)?,
+        origins,
+        chain: chain.into_iter().map(|(_, step)| step).collect(),
+        latest_quick_test: latest(InspectionKind::QuickTest),
+        latest_sampling: latest(InspectionKind::Sampling),
+        any_failed_test,
+        recalls,
+        verified: PublicVerification {
+            signatures_checked: true,
+            checkpoint_tree_size: checkpoint,
+            sequence: created.sequence,
+            proof: format!("/v1/proofs/inclusion?sequence={}", created.sequence),
+        },
+    }))
+}
+
+/// The page's language.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Zh,
+    En,
+}
+
+fn language(params: &HashMap<String, String>, headers: &HeaderMap) -> Lang {
+    match params.get("lang").map(String::as_str) {
+        Some("en") => return Lang::En,
+        Some("zh") => return Lang::Zh,
+        _ => {}
+    }
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // The first language named decides; Chinese unless it is English.
+    match accept
+        .split(',')
+        .next()
+        .map(|l| l.trim().to_ascii_lowercase())
+    {
+        Some(first) if first.starts_with("en") => Lang::En,
+        _ => Lang::Zh,
+    }
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
+}
+
+/// Words on the page, in both languages.
+struct Words {
+    title: &'static str,
+    origin: &'static str,
+    producer: &'static str,
+    region: &'static str,
+    place: &'static str,
+    produced: &'static str,
+    certificate: &'static str,
+    chain: &'static str,
+    tests: &'static str,
+    quick_test: &'static str,
+    sampling: &'static str,
+    pass: &'static str,
+    fail: &'static str,
+    none: &'static str,
+    recalled: &'static str,
+    recalled_upstream: &'static str,
+    reason: &'static str,
+    verified: &'static str,
+    verified_text: &'static str,
+    checkpoint: &'static str,
+    no_checkpoint: &'static str,
+    proof: &'static str,
+    made_by: &'static str,
+    switch: &'static str,
+    unknown_title: &'static str,
+    unknown_text: &'static str,
+    bad_title: &'static str,
+    stage: fn(&str) -> &'static str,
+}
+
+const ZH: Words = Words {
+    title: "食品追溯",
+    origin: "产地",
+    producer: "生产者",
+    region: "地区",
+    place: "产地地点",
+    produced: "生产日期",
+    certificate: "承诺达标合格证",
+    chain: "流通过程",
+    tests: "检测结果",
+    quick_test: "最近快检",
+    sampling: "最近抽检",
+    pass: "合格",
+    fail: "不合格",
+    none: "暂无",
+    recalled: "本批次已被召回",
+    recalled_upstream: "本批次的原料已被召回",
+    reason: "原因",
+    verified: "已验证",
+    verified_text: "以上记录均由记录方签名，签名在记录时已核验。",
+    checkpoint: "已纳入签名检查点（记录数）",
+    no_checkpoint: "尚未纳入签名检查点",
+    proof: "查看证明",
+    made_by: "生产/加工单位",
+    switch: "English",
+    unknown_title: "未找到该批次",
+    unknown_text: "追溯系统中没有这个批次。请核对包装上的批号，或向销售者咨询。",
+    bad_title: "追溯码有误",
+    stage: |stage| match stage {
+        "origin" => "产地生产",
+        "market_entry" => "市场准入",
+        "warehouse" => "仓储",
+        "retail" => "零售",
+        "canteen" => "食堂",
+        _ => "加工",
+    },
+};
+
+const EN: Words = Words {
+    title: "Food traceability",
+    origin: "Origin",
+    producer: "Producer",
+    region: "Region",
+    place: "Place",
+    produced: "Produced",
+    certificate: "Compliance certificate",
+    chain: "Along the chain",
+    tests: "Test results",
+    quick_test: "Latest quick test",
+    sampling: "Latest sampling inspection",
+    pass: "pass",
+    fail: "FAIL",
+    none: "none yet",
+    recalled: "This lot has been recalled",
+    recalled_upstream: "An ingredient of this lot has been recalled",
+    reason: "Reason",
+    verified: "Verified",
+    verified_text: "Every record above was signed by the party that made it; the signatures were checked when it was recorded.",
+    checkpoint: "Covered by the signed checkpoint of the log's first",
+    no_checkpoint: "Not yet covered by a signed checkpoint",
+    proof: "See the proof",
+    made_by: "Made by",
+    switch: "中文",
+    unknown_title: "Lot not found",
+    unknown_text: "There is no such lot in the traceability ledger. Check the lot number on the pack, or ask the seller.",
+    bad_title: "This code is not valid",
+    stage: |stage| match stage {
+        "origin" => "produced",
+        "market_entry" => "market entry",
+        "warehouse" => "warehouse",
+        "retail" => "retail",
+        "canteen" => "canteen",
+        _ => "processed",
+    },
+};
+
+fn words(lang: Lang) -> &'static Words {
+    match lang {
+        Lang::Zh => &ZH,
+        Lang::En => &EN,
+    }
+}
+
+fn date(at: &str) -> String {
+    crate::views::beijing_date(at)
+}
+
+fn shell(lang: Lang, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(if lang == Lang::Zh { "zh-CN" } else { "en" }) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                link rel="stylesheet" href="/static/page.css";
+            }
+            body { main { (body) } }
+        }
+    }
+}
+
+fn lot_page(lot: &PublicLot, lang: Lang, switch_href: &str) -> Markup {
+    let w = words(lang);
+    let english = lang == Lang::En;
+    shell(
+        lang,
+        &format!("{} · {}", lot.product_name, w.title),
+        html! {
+            p.switch { a href=(switch_href) { (w.switch) } }
+            @for recall in &lot.recalls {
+                section.recall role="alert" {
+                    h2 { (if recall.this_lot { w.recalled } else { w.recalled_upstream }) }
+                    p { (date(&recall.at)) " · " (w.reason) ": " (recall.reason) }
+                    @if !recall.this_lot { p.small { (recall.lot_id) } }
+                }
+            }
+            h1 { (lot.product_name) }
+            p.lot { (lot.lot_id) " · " (lot.product_category) }
+            p { (w.made_by) ": " (lot.made_by) }
+            section {
+                h2 { (w.origin) }
+                @for origin in &lot.origins {
+                    dl {
+                        dt { (w.producer) } dd { (origin.producer) }
+                        dt { (w.region) } dd {
+                            @if english {
+                                (region_name(&origin.region, true).unwrap_or_else(|| origin.region.clone()))
+                            } @else {
+                                (origin.region_name.clone().unwrap_or_else(|| origin.region.clone()))
+                            }
+                        }
+                        dt { (w.place) } dd { (origin.place) }
+                        dt { (w.produced) } dd { (origin.production_date) }
+                        dt { (w.certificate) } dd { (origin.certificate) }
+                    }
+                }
+            }
+            section {
+                h2 { (w.chain) }
+                ol.chain {
+                    @for step in &lot.chain {
+                        li { span.when { (date(&step.at)) } " " b { ((w.stage)(&step.stage)) } " · " (step.by) }
+                    }
+                }
+            }
+            section {
+                h2 { (w.tests) }
+                @for (label, test) in [(w.quick_test, &lot.latest_quick_test), (w.sampling, &lot.latest_sampling)] {
+                    p {
+                        (label) ": "
+                        @match test {
+                            Some(test) => {
+                                @if test.result == "fail" { b.fail { (w.fail) } } @else { b.pass { (w.pass) } }
+                                " · " (test.item) " · " (date(&test.at)) " · " (test.by)
+                            }
+                            None => { (w.none) }
+                        }
+                    }
+                }
+            }
+            section.verified {
+                h2 { "✓ " (w.verified) }
+                p { (w.verified_text) }
+                p {
+                    @match lot.verified.checkpoint_tree_size {
+                        Some(size) => { (w.checkpoint) " " (size) }
+                        None => { (w.no_checkpoint) }
+                    }
+                    " · " a href=(lot.verified.proof) { (w.proof) }
+                }
+            }
+        },
+    )
+}
+
+fn message_page(lang: Lang, title: &str, text: &str) -> Markup {
+    shell(
+        lang,
+        title,
+        html! {
+            h1 { (title) }
+            p { (text) }
+        },
+    )
+}
+
+/// Adds the public pages' headers; answers 304 when the client's copy is current.
+fn finish(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+    request: &HeaderMap,
+) -> Response {
+    let etag = format!("\"{}\"", &blake3::hash(&body).to_hex()[..32]);
+    let fresh = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if fresh && status == StatusCode::OK {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (status, body).into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=30"),
+    );
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Language"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    response
+}
+
+async fn answer(
+    state: AppState,
+    lot: Result<LotId, String>,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+    path: String,
+) -> Response {
+    let lang = language(&params, &headers);
+    let w = words(lang);
+    let json = wants_json(&headers);
+    let lot_id = match lot {
+        Ok(lot_id) => lot_id,
+        Err(problem) => {
+            return if json {
+                let body = serde_json::json!({
+                    "type": "about:blank", "title": "Bad request", "status": 400,
+                    "detail": problem, "parameter": "lot",
+                });
+                finish(
+                    StatusCode::BAD_REQUEST,
+                    "application/problem+json",
+                    body.to_string().into_bytes(),
+                    &headers,
+                )
+            } else {
+                let page = message_page(lang, w.bad_title, &problem);
+                finish(
+                    StatusCode::BAD_REQUEST,
+                    "text/html; charset=utf-8",
+                    page.into_string().into_bytes(),
+                    &headers,
+                )
+            };
+        }
+    };
+    let read_state = state.clone();
+    let lookup_id = lot_id.clone();
+    let lookup = tokio::task::spawn_blocking(move || read_lot(&read_state, &lookup_id)).await;
+    let lookup = match lookup {
+        Ok(Ok(lookup)) => lookup,
+        Ok(Err(error)) => {
+            return crate::ApiError::from(error).into_response();
+        }
+        Err(error) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response();
+        }
+    };
+    match (lookup, json) {
+        (Lookup::Found(lot), true) => finish(
+            StatusCode::OK,
+            "application/json",
+            serde_json::to_vec(&lot).expect("the lot serializes"),
+            &headers,
+        ),
+        (Lookup::Found(lot), false) => {
+            let other = if lang == Lang::Zh { "en" } else { "zh" };
+            let page = lot_page(&lot, lang, &format!("{path}?lang={other}"));
+            finish(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                page.into_string().into_bytes(),
+                &headers,
+            )
+        }
+        (Lookup::Unknown, true) => {
+            let body = serde_json::json!({
+                "type": "about:blank", "title": "Not found", "status": 404,
+                "detail": format!("no lot '{lot_id}' in the ledger"), "parameter": "lot",
+            });
+            finish(
+                StatusCode::NOT_FOUND,
+                "application/problem+json",
+                body.to_string().into_bytes(),
+                &headers,
+            )
+        }
+        (Lookup::Unknown, false) => {
+            let page = message_page(lang, w.unknown_title, w.unknown_text);
+            finish(
+                StatusCode::NOT_FOUND,
+                "text/html; charset=utf-8",
+                page.into_string().into_bytes(),
+                &headers,
+            )
+        }
+    }
+}
+
+/// `GET /01/{gtin}/10/{lot}[/21/{serial}][?17=YYMMDD]`: the page of a GS1 lot.
+pub(crate) async fn digital_link(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/01/{rest}");
+    let lot = digital_link::parse(&path, params.get("17").map(String::as_str))
+        .map(|link| link.lot_id)
+        .map_err(|e| e.to_string());
+    answer(state, lot, params, headers, path).await
+}
+
+/// `GET /l/{lot}`: the page of a lot by its id (short, for lots without a GTIN).
+pub(crate) async fn short_link(
+    State(state): State<AppState>,
+    Path(lot): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/l/{}", crate::views::path_segment(&lot));
+    let lot_id = LotId::parse(&lot).map_err(|e| format!("lot: {}", e.0));
+    answer(state, lot_id, params, headers, path).await
+}
+
+/// `GET /static/page.css`.
+pub(crate) async fn stylesheet(headers: HeaderMap) -> Response {
+    finish(
+        StatusCode::OK,
+        "text/css; charset=utf-8",
+        STYLE.as_bytes().to_vec(),
+        &headers,
+    )
+}

@@ -1,0 +1,343 @@
+//! The public lot page over real HTTP: GS1 Digital Links and short links, HTML in
+//! Chinese or English and JSON, recalls (own and inherited), failed tests, unknown and
+//! malformed codes, escaping, and the security and cache headers. (Rendering in a real
+//! browser and QR codes come with the rest of issue #5.)
+
+use chrono::{DateTime, FixedOffset};
+use district_synth::{origin, quick_test, recall, receive, ship, transform};
+use foodtrace_tests::{TestNode, authority, epoch, party};
+use ledger_core::EventHash;
+use ledger_core::model::{PartyRole, Stage, TransformKind};
+use ledger_proto::pb;
+use ledger_proto::pb::ledger_client::LedgerClient;
+use query_api::public::{CONTENT_SECURITY_POLICY, PublicLot};
+use tonic::transport::Channel;
+
+async fn ok(client: &mut LedgerClient<Channel>, signed: (pb::SignedEvent, EventHash)) -> EventHash {
+    client
+        .submit(signed.0)
+        .await
+        .unwrap_or_else(|status| panic!("refused: {status:?}"));
+    signed.1
+}
+
+fn at(minutes_ago: i64) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339("2026-11-27T18:00:00+08:00").unwrap()
+        - chrono::Duration::minutes(minutes_ago)
+}
+
+const CABBAGE: &str = "01/09506000134352/10/CAB01";
+const LINK: &str = "/01/09506000134352/10/CAB01";
+
+/// A GS1 cabbage lot sold at a supermarket; a lot whose name holds HTML; a lot that
+/// failed its quick test and was recalled, and a meal cooked from it.
+async fn start() -> (TestNode, reqwest::Client) {
+    let node = TestNode::start().await;
+    let mut client = node.ledger().await;
+    let authority = authority();
+    let farm = party(1, PartyRole::Producer);
+    let market = party(2, PartyRole::WholesaleMarket);
+    let shop = party(4, PartyRole::Retailer);
+    let kitchen = party(6, PartyRole::CentralKitchen);
+    for (member, name) in [
+        (&farm, "浑南绿源蔬菜合作社"),
+        (&market, "浑南农产品批发市场"),
+        (&shop, "浑南生鲜超市"),
+        (&kitchen, "浑南中央厨房"),
+    ] {
+        ok(
+            &mut client,
+            authority.register(epoch(), member, name, district_synth::HUNNAN),
+        )
+        .await;
+    }
+    let o = ok(
+        &mut client,
+        farm.sign(
+            at(600),
+            origin(
+                CABBAGE,
+                "大白菜",
+                "vegetable",
+                "100",
+                "kg",
+                "2026-11-27",
+                "HG-001",
+            ),
+        ),
+    )
+    .await;
+    let s = ok(
+        &mut client,
+        farm.sign(at(590), ship(CABBAGE, "100", "kg", market.id(), "SD-1", o)),
+    )
+    .await;
+    let r = ok(
+        &mut client,
+        market.sign(
+            at(580),
+            receive(Stage::MarketEntry, CABBAGE, "100", "kg", s, Some("HG-001")),
+        ),
+    )
+    .await;
+    ok(&mut client, market.sign(at(575), quick_test(CABBAGE, true))).await;
+    let s = ok(
+        &mut client,
+        market.sign(at(570), ship(CABBAGE, "20", "kg", shop.id(), "SD-2", r)),
+    )
+    .await;
+    ok(
+        &mut client,
+        shop.sign(
+            at(565),
+            receive(Stage::Retail, CABBAGE, "20", "kg", s, None),
+        ),
+    )
+    .await;
+
+    ok(
+        &mut client,
+        farm.sign(
+            at(500),
+            origin(
+                "XSS-1",
+                "<script>alert(1)</script>",
+                "vegetable",
+                "5",
+                "kg",
+                "2026-11-27",
+                "HG-<b>2</b>",
+            ),
+        ),
+    )
+    .await;
+
+    let o = ok(
+        &mut client,
+        farm.sign(
+            at(400),
+            origin(
+                "SPIN-9",
+                "菠菜",
+                "vegetable",
+                "50",
+                "kg",
+                "2026-11-27",
+                "HG-009",
+            ),
+        ),
+    )
+    .await;
+    let s = ok(
+        &mut client,
+        farm.sign(at(390), ship("SPIN-9", "50", "kg", kitchen.id(), "SD-9", o)),
+    )
+    .await;
+    let r = ok(
+        &mut client,
+        kitchen.sign(
+            at(380),
+            receive(Stage::Warehouse, "SPIN-9", "50", "kg", s, None),
+        ),
+    )
+    .await;
+    ok(
+        &mut client,
+        kitchen.sign(at(375), quick_test("SPIN-9", false)),
+    )
+    .await;
+    ok(
+        &mut client,
+        kitchen.sign(
+            at(370),
+            transform(
+                TransformKind::Process,
+                &[("SPIN-9", "10", r)],
+                "kg",
+                ("MEAL-7", "菠菜炒蛋", "meal", "10"),
+            ),
+        ),
+    )
+    .await;
+    ok(
+        &mut client,
+        authority.sign(at(300), recall("SPIN-9", "农药残留超标")),
+    )
+    .await;
+    (node, reqwest::Client::new())
+}
+
+async fn page(
+    http: &reqwest::Client,
+    url: &str,
+    language: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let response = http
+        .get(url)
+        .header("accept", "text/html")
+        .header("accept-language", language)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanned_code_opens_the_lots_page_in_chinese_with_safe_headers() {
+    let (node, http) = start().await;
+    let url = format!("{}{LINK}", node.http_base());
+    let (status, headers, html) = page(&http, &url, "zh-CN,zh;q=0.9").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["content-security-policy"], CONTENT_SECURITY_POLICY);
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["cache-control"], "public, max-age=30");
+    for text in [
+        "大白菜",
+        "浑南绿源蔬菜合作社",
+        "辽宁省沈阳市浑南区",
+        "HG-001",
+        "市场准入",
+        "零售",
+        "最近快检",
+        "合格",
+        "已验证",
+        "/v1/proofs/inclusion?sequence=",
+    ] {
+        assert!(html.contains(text), "the page shows {text}");
+    }
+    assert!(!html.contains("召回"), "nothing recalled");
+    assert!(
+        !html.contains("024-2378"),
+        "no contact details on a public page"
+    );
+    assert!(!html.contains("<script"), "no script at all");
+
+    // The client's copy is current: 304.
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let response = http
+        .get(&url)
+        .header("accept", "text/html")
+        .header("accept-language", "zh-CN")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 304);
+
+    // A serial number and an expiry date in the link name the same lot.
+    let (status, _, serial) = page(&http, &format!("{url}/21/PACK-17?17=261231"), "zh-CN").await;
+    assert_eq!(status, 200);
+    assert!(serial.contains("大白菜"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn english_by_accept_language_or_switch_and_json_by_accept() {
+    let (node, http) = start().await;
+    let url = format!("{}{LINK}", node.http_base());
+    let (_, _, html) = page(&http, &url, "en-GB,en;q=0.8").await;
+    assert!(
+        html.contains("Latest quick test") && html.contains("Hunnan District, Shenyang, Liaoning")
+    );
+    assert!(html.contains("?lang=zh"), "a switch back to Chinese");
+    let (_, _, html) = page(&http, &format!("{url}?lang=en"), "zh-CN").await;
+    assert!(html.contains("Verified"));
+
+    let lot: PublicLot = http
+        .get(&url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(lot.lot_id, CABBAGE);
+    assert_eq!(lot.product_name, "大白菜");
+    assert_eq!(lot.origins[0].producer, "浑南绿源蔬菜合作社");
+    let stages: Vec<&str> = lot.chain.iter().map(|s| s.stage.as_str()).collect();
+    assert_eq!(stages, ["origin", "market_entry", "retail"]);
+    assert_eq!(lot.latest_quick_test.as_ref().unwrap().result, "pass");
+    assert!(lot.recalls.is_empty() && !lot.any_failed_test);
+    assert!(lot.verified.signatures_checked);
+    let json = http
+        .get(&url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!json.contains("024-2378") && !json.contains("contact"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recalls_show_on_the_lot_and_downstream_and_failed_tests_show() {
+    let (node, http) = start().await;
+    let (status, _, spinach) =
+        page(&http, &format!("{}/l/SPIN-9", node.http_base()), "zh-CN").await;
+    assert_eq!(status, 200);
+    assert!(spinach.contains("本批次已被召回") && spinach.contains("农药残留超标"));
+    assert!(spinach.contains("不合格"), "the failed quick test");
+    let (_, _, meal) = page(&http, &format!("{}/l/MEAL-7", node.http_base()), "zh-CN").await;
+    assert!(
+        meal.contains("本批次的原料已被召回"),
+        "inherited from the spinach"
+    );
+    assert!(meal.contains("SPIN-9"));
+    let (_, _, meal) = page(
+        &http,
+        &format!("{}/l/MEAL-7?lang=en", node.http_base()),
+        "zh-CN",
+    )
+    .await;
+    assert!(meal.contains("An ingredient of this lot has been recalled"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_malformed_codes_get_friendly_pages_and_html_is_escaped() {
+    let (node, http) = start().await;
+    let base = node.http_base();
+    let (status, headers, html) = page(&http, &format!("{base}/l/NOPE-1"), "zh-CN").await;
+    assert_eq!(status, 404);
+    assert_eq!(headers["content-security-policy"], CONTENT_SECURITY_POLICY);
+    assert!(html.contains("未找到该批次"));
+    let (status, _, html) = page(&http, &format!("{base}/01/09506000134353/10/CAB01"), "en").await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("This code is not valid") && html.contains("check digit"),
+        "{html}"
+    );
+    let (status, _, html) = page(&http, &format!("{base}/01/09506000134352"), "zh-CN").await;
+    assert_eq!(status, 400);
+    assert!(html.contains("追溯码有误"));
+    let problem: serde_json::Value = http
+        .get(format!("{base}/01/123/10/A"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(problem["status"], 400);
+
+    let (status, _, html) = page(&http, &format!("{base}/l/XSS-1"), "zh-CN").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "shown as text"
+    );
+    assert!(html.contains("HG-&lt;b&gt;2&lt;/b&gt;"));
+    assert!(!html.contains("<script>") && !html.contains("<b>2"));
+
+    let css = http
+        .get(format!("{base}/static/page.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+}
