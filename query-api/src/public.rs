@@ -143,23 +143,21 @@ fn region_name(code: &str, english: bool) -> Option<String> {
     Some(name.to_owned())
 }
 
-enum Lookup {
-    Found(PublicLot),
-    Unknown,
-}
-
 /// Reads what the page shows (blocking: call off the runtime).
-fn read_lot(state: &AppState, lot_id: &LotId) -> Result<Lookup, ledger_store::StoreError> {
+fn read_lot(
+    state: &AppState,
+    lot_id: &LotId,
+) -> Result<Option<PublicLot>, ledger_store::StoreError> {
     let n_events = state.cache.catch_up()?;
     if n_events == 0 {
-        return Ok(Lookup::Unknown);
+        return Ok(None);
     }
     let options = TraceOptions {
         as_of: Some(n_events - 1),
         ..TraceOptions::default()
     };
     let Some(trace) = upstream(&*state.cache, lot_id, &options)? else {
-        return Ok(Lookup::Unknown);
+        return Ok(None);
     };
     let own = state.cache.facts(lot_id)?;
     let name = |party: &ledger_core::ids::PartyId| -> Result<String, ledger_store::StoreError> {
@@ -307,7 +305,7 @@ fn read_lot(state: &AppState, lot_id: &LotId) -> Result<Lookup, ledger_store::St
         .latest_checkpoint()?
         .filter(|c| c.tree_size > created.sequence)
         .map(|c| c.tree_size);
-    Ok(Lookup::Found(PublicLot {
+    Ok(Some(PublicLot {
         lot_id: lot_id.to_string(),
         product_name,
         product_category,
@@ -674,13 +672,13 @@ async fn answer(
         }
     };
     match (lookup, json) {
-        (Lookup::Found(lot), true) => finish(
+        (Some(lot), true) => finish(
             StatusCode::OK,
             "application/json",
             serde_json::to_vec(&lot).expect("the lot serializes"),
             &headers,
         ),
-        (Lookup::Found(lot), false) => {
+        (Some(lot), false) => {
             let other = if lang == Lang::Zh { "en" } else { "zh" };
             let page = lot_page(&lot, lang, &format!("{path}?lang={other}"));
             finish(
@@ -690,7 +688,7 @@ async fn answer(
                 &headers,
             )
         }
-        (Lookup::Unknown, true) => {
+        (None, true) => {
             let body = serde_json::json!({
                 "type": "about:blank", "title": "Not found", "status": 404,
                 "detail": format!("no lot '{lot_id}' in the ledger"), "parameter": "lot",
@@ -702,7 +700,7 @@ async fn answer(
                 &headers,
             )
         }
-        (Lookup::Unknown, false) => {
+        (None, false) => {
             let page = message_page(lang, w.unknown_title, w.unknown_text);
             finish(
                 StatusCode::NOT_FOUND,
