@@ -394,7 +394,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             query.push("limit", Some(limit));
             query.push("cursor", cursor);
             let runtime = runtime()?;
-            match party {
+            // A party's events, or events by kind: the same list either way.
+            let (json, events, next_cursor) = match party {
                 Some(party) => {
                     let path = format!(
                         "/v1/parties/{}/events{}",
@@ -402,32 +403,30 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                         query.text()
                     );
                     let page: PartyEventsPage = runtime.block_on(client.get(&path))?;
-                    match format {
-                        ViewFormat::Json => {
-                            writeln!(out, "{}", serde_json::to_string_pretty(&page)?)?
-                        }
-                        ViewFormat::Table => write!(
-                            out,
-                            "{}",
-                            render::events_table(&page.events, page.next_cursor.as_deref())
-                        )?,
-                    }
+                    (
+                        serde_json::to_string_pretty(&page)?,
+                        page.events,
+                        page.next_cursor,
+                    )
                 }
                 None => {
                     query.push("kind", kind);
                     let path = format!("/v1/events{}", query.text());
                     let page: EventsPage = runtime.block_on(client.get(&path))?;
-                    match format {
-                        ViewFormat::Json => {
-                            writeln!(out, "{}", serde_json::to_string_pretty(&page)?)?
-                        }
-                        ViewFormat::Table => write!(
-                            out,
-                            "{}",
-                            render::events_table(&page.events, page.next_cursor.as_deref())
-                        )?,
-                    }
+                    (
+                        serde_json::to_string_pretty(&page)?,
+                        page.events,
+                        page.next_cursor,
+                    )
                 }
+            };
+            match format {
+                ViewFormat::Json => writeln!(out, "{json}")?,
+                ViewFormat::Table => write!(
+                    out,
+                    "{}",
+                    render::events_table(&events, next_cursor.as_deref())
+                )?,
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -68,7 +68,7 @@ pub(crate) async fn require_inspector(
 }
 
 /// Runs blocking reads (store, cache) off the async runtime.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {

@@ -204,15 +204,7 @@ async fn read<T: Send + 'static>(
     state: &AppState,
     read: impl FnOnce(&dyn LedgerStore) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let store = state.store.clone();
-    tokio::task::spawn_blocking(move || read(&*store))
-        .await
-        .map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            title: "Internal error",
-            detail: e.to_string(),
-            parameter: None,
-        })?
+    inspect::blocking(state, move |state| read(&*state.store)).await
 }
 
 type Params = Query<HashMap<String, String>>;

@@ -8,14 +8,13 @@
 //! them never sit in memory at once. Everything is deterministic for a seed and end.
 
 use chrono::{DateTime, Duration, FixedOffset};
-use ed25519_dalek::SigningKey;
 use ledger_core::EventHash;
 use ledger_core::model::{PartyRole, Stage, TransformKind};
 use ledger_proto::pb;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::{HUNNAN, PRODUCTS, Recorder, origin, party_id, quick_test, receive, ship, transform};
+use crate::{HUNNAN, PRODUCTS, PartyMaker, Recorder, origin, quick_test, receive, ship, transform};
 
 /// How big the city is.
 #[derive(Debug, Clone)]
@@ -97,19 +96,8 @@ pub fn generate_city(
     mut sink: impl FnMut(Vec<pb::SignedEvent>),
 ) -> Landmarks {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut serial = 0usize;
-    let mut make = |role: PartyRole, count: usize, rng: &mut StdRng| -> Vec<Recorder> {
-        (0..count)
-            .map(|_| {
-                serial += 1;
-                Recorder::new(
-                    party_id(HUNNAN, serial),
-                    role,
-                    SigningKey::from_bytes(&rng.r#gen()),
-                )
-            })
-            .collect()
-    };
+    let mut parties = PartyMaker::default();
+    let mut make = |role: PartyRole, count: usize, rng: &mut StdRng| parties.make(role, count, rng);
     let makers = make(PartyRole::Producer, scale.makers, &mut rng);
     let markets = make(PartyRole::WholesaleMarket, scale.markets, &mut rng);
     let distributors = make(PartyRole::Distributor, scale.distributors, &mut rng);

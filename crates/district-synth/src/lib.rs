@@ -97,6 +97,33 @@ pub fn authority_id() -> PartyId {
     PartyId::uscc_with_check(&format!("11{HUNNAN}MB0000001")).expect("valid code")
 }
 
+/// Makes parties with consecutive serials in the district and keys from a seeded RNG.
+#[derive(Default)]
+pub(crate) struct PartyMaker {
+    serial: usize,
+}
+
+impl PartyMaker {
+    /// `count` new parties of `role`.
+    pub(crate) fn make(
+        &mut self,
+        role: PartyRole,
+        count: usize,
+        rng: &mut StdRng,
+    ) -> Vec<Recorder> {
+        (0..count)
+            .map(|_| {
+                self.serial += 1;
+                Recorder::new(
+                    party_id(HUNNAN, self.serial),
+                    role,
+                    SigningKey::from_bytes(&rng.r#gen()),
+                )
+            })
+            .collect()
+    }
+}
+
 /// Signs events as one party and keeps the clock moving forward.
 pub struct Recorder {
     signer: Signer,
@@ -324,19 +351,8 @@ pub fn generate(
     end: DateTime<FixedOffset>,
 ) -> District {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut serial = 0usize;
-    let mut make = |role: PartyRole, count: usize, rng: &mut StdRng| -> Vec<Recorder> {
-        (0..count)
-            .map(|_| {
-                serial += 1;
-                Recorder::new(
-                    party_id(HUNNAN, serial),
-                    role,
-                    SigningKey::from_bytes(&rng.r#gen()),
-                )
-            })
-            .collect()
-    };
+    let mut parties = PartyMaker::default();
+    let mut make = |role: PartyRole, count: usize, rng: &mut StdRng| parties.make(role, count, rng);
     let producers = make(PartyRole::Producer, scale.producers, &mut rng);
     let workshops = make(PartyRole::Workshop, scale.workshops, &mut rng);
     let markets = make(PartyRole::WholesaleMarket, scale.markets, &mut rng);
