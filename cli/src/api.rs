@@ -100,6 +100,39 @@ impl ApiClient {
         })
     }
 
+    /// A public page's JSON (no token needed).
+    pub async fn public<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
+        let response = reqwest::Client::new()
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| Failure {
+                code: EXIT_UNREACHABLE,
+                message: format!("cannot reach {url}: {}", root_cause(&e)),
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return response.json().await.map_err(|e| Failure {
+                code: 1,
+                message: format!("{url}: the answer is not what this CLI understands: {e}"),
+            });
+        }
+        let detail = response
+            .json::<Problem>()
+            .await
+            .map(|p| p.detail)
+            .unwrap_or_default();
+        Err(Failure {
+            code: if status.as_u16() == 404 {
+                EXIT_NOT_FOUND
+            } else {
+                1
+            },
+            message: format!("{url} ({status}): {detail}"),
+        })
+    }
+
     /// GETs `path` (already percent-encoded) and decodes the JSON answer; maps failures
     /// to [`Failure`]s with their exit codes.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
@@ -162,7 +195,14 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
+/// What a path segment or query value keeps as is: RFC 3986's unreserved characters.
+const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A path segment, percent-encoded (lot ids in GS1 form hold slashes).
 pub fn segment(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(text, RESERVED).to_string()
 }

@@ -12,7 +12,17 @@
 pub mod api;
 mod bundle;
 pub mod follow;
+pub mod qr;
 pub mod render;
+
+/// Formats of `foodtrace qr`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QrFormat {
+    /// SVG, with the product name under the code.
+    Svg,
+    /// PNG, the code alone.
+    Png,
+}
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -242,6 +252,28 @@ pub enum Command {
         #[arg(long, short, value_enum, default_value = "table")]
         format: ViewFormat,
     },
+    /// A QR code of a lot's public page (the GS1 Digital Link when the lot has a GTIN),
+    /// to print on a pack, a stall's sign or a menu board.
+    Qr {
+        /// The lot.
+        lot: String,
+        /// Where the public pages are served, as phones will reach them.
+        #[arg(
+            long,
+            env = "FOODTRACE_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        base_url: String,
+        /// `svg` (with the product name under the code) or `png` (the code alone).
+        #[arg(long, short, value_enum, default_value = "svg")]
+        format: QrFormat,
+        /// Where to write it.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// The product name to print (default: asked of the lot's public page).
+        #[arg(long)]
+        product: Option<String>,
+    },
     /// Inspector tokens (run on the node's host).
     Inspector {
         /// What to do.
@@ -457,6 +489,34 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspector { command } => inspector(command, out),
+        Command::Qr {
+            lot,
+            base_url,
+            format,
+            output,
+            product,
+        } => {
+            let url = qr::page_url(&base_url, &lot);
+            let bytes = match format {
+                QrFormat::Png => qr::png(&url)?,
+                QrFormat::Svg => {
+                    let product = match product {
+                        Some(product) => product,
+                        None => {
+                            let page: query_api::public::PublicLot =
+                                runtime()?.block_on(ApiClient::public(&url))?;
+                            page.product_name
+                        }
+                    };
+                    qr::svg(&url, &product)?.into_bytes()
+                }
+            };
+            std::fs::write(&output, bytes)
+                .with_context(|| format!("writing {}", output.display()))?;
+            writeln!(out, "{url}")?;
+            writeln!(out, "wrote {}", output.display())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Keygen { out: path } => keygen(&path, out),
         Command::Audit {
             data_dir,

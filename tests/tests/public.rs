@@ -341,3 +341,64 @@ async fn unknown_and_malformed_codes_get_friendly_pages_and_html_is_escaped() {
         .unwrap();
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
 }
+
+/// `foodtrace qr` writes a code a real decoder (zbarimg, from Debian's zbar-tools) reads
+/// back as the URL of the right page, and an SVG with the product name under the code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_qr_code_decodes_to_the_lots_page() {
+    let (node, http) = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("cabbage.png");
+    let (code, said) = foodtrace_tests::foodtrace(&[
+        "qr",
+        CABBAGE,
+        "--base-url",
+        &node.http_base(),
+        "--format",
+        "png",
+        "--output",
+        png.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    assert!(
+        said.starts_with(&format!("{}{LINK}\n", node.http_base())),
+        "{said}"
+    );
+    let decoded = std::process::Command::new("zbarimg")
+        .args(["--quiet", "--raw"])
+        .arg(&png)
+        .output()
+        .expect("zbarimg (apt-get install zbar-tools)");
+    assert!(
+        decoded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    let url = String::from_utf8(decoded.stdout).unwrap().trim().to_owned();
+    assert_eq!(url, format!("{}{LINK}", node.http_base()));
+    let (status, _, html) = page(&http, &url, "zh-CN").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("大白菜") && html.contains("浑南绿源蔬菜合作社"));
+
+    let svg = dir.path().join("xss.svg");
+    let (_, said) = foodtrace_tests::foodtrace(&[
+        "qr",
+        "XSS-1",
+        "--base-url",
+        &node.http_base(),
+        "--output",
+        svg.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        said.starts_with(&format!("{}/l/XSS-1\n", node.http_base())),
+        "{said}"
+    );
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the product name, escaped"
+    );
+    assert!(!svg.contains("<script"));
+}
