@@ -32,13 +32,8 @@ pub fn token_hash(token: &str) -> String {
 /// A new random token.
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
-    getrandom(&mut bytes);
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
     format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
-}
-
-fn getrandom(bytes: &mut [u8]) {
-    use rand::RngCore;
-    rand::rngs::OsRng.fill_bytes(bytes);
 }
 
 /// One line of the token file.

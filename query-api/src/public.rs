@@ -167,10 +167,10 @@ fn read_lot(
             .map(|record| record.name.to_string())
             .unwrap_or_else(|| party.to_string()))
     };
-    let created = trace.lots[0]
-        .created
-        .as_deref()
-        .expect("a traced lot has its creation");
+    // A traced lot has its creation (the trace found it); no panic if not.
+    let Some(created) = trace.lots[0].created.as_deref() else {
+        return Ok(None);
+    };
     let (product_name, product_category) = match &created.kind {
         FactKind::Origin {
             product_name,
@@ -182,7 +182,7 @@ fn read_lot(
             product_category,
             ..
         } => (product_name.to_string(), product_category.to_string()),
-        _ => unreachable!("a creating fact"),
+        _ => return Ok(None),
     };
     let mut origins = Vec::new();
     let mut chain = Vec::new();
@@ -624,6 +624,18 @@ fn finish(
     response
 }
 
+/// The API's problem document about the `lot` parameter, as bytes.
+fn problem_json(status: StatusCode, title: &'static str, detail: String) -> Vec<u8> {
+    serde_json::to_vec(&crate::Problem {
+        kind: "about:blank",
+        title,
+        status: status.as_u16(),
+        detail,
+        parameter: Some("lot"),
+    })
+    .expect("problems serialize")
+}
+
 async fn answer(
     state: AppState,
     lot: Result<LotId, String>,
@@ -638,14 +650,11 @@ async fn answer(
         Ok(lot_id) => lot_id,
         Err(problem) => {
             return if json {
-                let body = serde_json::json!({
-                    "type": "about:blank", "title": "Bad request", "status": 400,
-                    "detail": problem, "parameter": "lot",
-                });
+                let body = problem_json(StatusCode::BAD_REQUEST, "Bad request", problem);
                 finish(
                     StatusCode::BAD_REQUEST,
                     "application/problem+json",
-                    body.to_string().into_bytes(),
+                    body,
                     &headers,
                 )
             } else {
@@ -689,14 +698,12 @@ async fn answer(
             )
         }
         (None, true) => {
-            let body = serde_json::json!({
-                "type": "about:blank", "title": "Not found", "status": 404,
-                "detail": format!("no lot '{lot_id}' in the ledger"), "parameter": "lot",
-            });
+            let detail = format!("no lot '{lot_id}' in the ledger");
+            let body = problem_json(StatusCode::NOT_FOUND, "Not found", detail);
             finish(
                 StatusCode::NOT_FOUND,
                 "application/problem+json",
-                body.to_string().into_bytes(),
+                body,
                 &headers,
             )
         }

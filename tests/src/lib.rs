@@ -51,6 +51,29 @@ pub fn party(serial: usize, role: PartyRole) -> Recorder {
     )
 }
 
+/// A fixed clock for tests whose output is compared with snapshots: `minutes_ago`
+/// minutes before 2026-11-27 18:00 Beijing time (a day before this was written), so
+/// hashes and printed times are the same on every run.
+pub fn fixed_time(minutes_ago: i64) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339("2026-11-27T18:00:00+08:00").expect("valid time")
+        - Duration::minutes(minutes_ago)
+}
+
+/// Submits a signed event and expects it admitted: its hash and sequence number.
+pub async fn admitted(
+    client: &mut LedgerClient<Channel>,
+    signed: (ledger_proto::pb::SignedEvent, ledger_core::EventHash),
+) -> (ledger_core::EventHash, u64) {
+    let (event, hash) = signed;
+    let receipt = client
+        .submit(event)
+        .await
+        .unwrap_or_else(|status| panic!("refused: {status:?}"))
+        .into_inner();
+    assert_eq!(receipt.event_hash, hash.as_bytes().to_vec());
+    (hash, receipt.sequence)
+}
+
 /// A node running in this process.
 pub struct TestNode {
     /// Where gRPC listens.

@@ -14,16 +14,11 @@ use query_api::public::{CONTENT_SECURITY_POLICY, PublicLot};
 use tonic::transport::Channel;
 
 async fn ok(client: &mut LedgerClient<Channel>, signed: (pb::SignedEvent, EventHash)) -> EventHash {
-    client
-        .submit(signed.0)
-        .await
-        .unwrap_or_else(|status| panic!("refused: {status:?}"));
-    signed.1
+    foodtrace_tests::admitted(client, signed).await.0
 }
 
 fn at(minutes_ago: i64) -> DateTime<FixedOffset> {
-    DateTime::parse_from_rfc3339("2026-11-27T18:00:00+08:00").unwrap()
-        - chrono::Duration::minutes(minutes_ago)
+    foodtrace_tests::fixed_time(minutes_ago)
 }
 
 const CABBAGE: &str = "01/09506000134352/10/CAB01";

@@ -16,20 +16,12 @@ use tonic::transport::Channel;
 type Client = LedgerClient<Channel>;
 
 async fn ok(client: &mut Client, signed: (pb::SignedEvent, EventHash)) -> (EventHash, u64) {
-    let (event, hash) = signed;
-    let receipt = client
-        .submit(event)
-        .await
-        .unwrap_or_else(|status| panic!("refused: {status:?}"))
-        .into_inner();
-    (hash, receipt.sequence)
+    foodtrace_tests::admitted(client, signed).await
 }
 
-/// Times are fixed (a day before this was written) so hashes and the CLI's snapshots
-/// are the same on every run.
+/// Times are fixed so hashes and the CLI's snapshots are the same on every run.
 fn at(minutes_ago: i64) -> DateTime<FixedOffset> {
-    DateTime::parse_from_rfc3339("2026-11-27T18:00:00+08:00").unwrap()
-        - chrono::Duration::minutes(minutes_ago)
+    foodtrace_tests::fixed_time(minutes_ago)
 }
 
 /// The district of this test and the sequence numbers of its events.
