@@ -262,6 +262,9 @@ pub struct HttpOptions {
     pub inspector_tokens: PathBuf,
     /// Lot facts the trace cache holds at most.
     pub cached_facts: u64,
+    /// Per-address limit on the anonymous routes (the public lot page, the log); `None`
+    /// for no limit.
+    pub public_rate_limit: Option<query_api::limit::RateLimit>,
 }
 
 impl HttpOptions {
@@ -270,6 +273,7 @@ impl HttpOptions {
         HttpOptions {
             inspector_tokens: data_dir.inspector_tokens(),
             cached_facts: query_api::DEFAULT_CACHED_FACTS,
+            public_rate_limit: Some(query_api::limit::RateLimit::default()),
         }
     }
 }
@@ -294,25 +298,19 @@ pub async fn run(
         Some((listener, options)) => {
             let inspectors = query_api::auth::Inspectors::from_file(&options.inspector_tokens)
                 .map_err(|e| anyhow::anyhow!("inspector tokens: {e}"))?;
-            let state = query_api::AppState::new(ledger.store().clone())
+            let mut state = query_api::AppState::new(ledger.store().clone())
                 .with_cached_facts(options.cached_facts)
                 .with_inspectors(inspectors)
                 .with_verifier_key(ledger.verifier_key());
+            if let Some(limit) = options.public_rate_limit {
+                state = state.with_public_rate_limit(limit);
+            }
             Some((listener, query_api::router(state)))
         }
     };
     let http_task = http_task.map(|(listener, router)| {
         let stop = stopped(stop_rx.clone());
-        tokio::spawn(async move {
-            use axum::serve::ListenerExt;
-            // Answers are written whole; Nagle's algorithm would only hold their tails back.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stop)
-                .await
-        })
+        tokio::spawn(query_api::serve(listener, router, stop))
     });
     serve(grpc, ledger, stopped(stop_rx)).await?;
     if let Some(task) = http_task {

@@ -60,6 +60,8 @@ struct Args {
     /// Lot facts the trace cache keeps in memory at most (about 250 bytes each).
     #[arg(long, default_value_t = query_api::DEFAULT_CACHED_FACTS)]
     cached_facts: u64,
+    #[command(flatten)]
+    rate_limit: query_api::limit::RateLimitArgs,
 }
 
 #[tokio::main]
@@ -157,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| data_dir.inspector_tokens()),
         cached_facts: args.cached_facts,
+        public_rate_limit: args.rate_limit.limit(),
     };
     ledger_node::run(ledger, grpc, Some((http, http_options)), shutdown_signal()).await?;
     tracing::info!("stopped");

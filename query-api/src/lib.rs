@@ -23,6 +23,7 @@ use serde::Serialize;
 pub mod auth;
 pub mod facts;
 mod inspect;
+pub mod limit;
 mod openapi;
 pub mod public;
 pub mod standalone;
@@ -31,6 +32,7 @@ pub mod views;
 
 use auth::Inspectors;
 use facts::LedgerCache;
+use limit::{PublicLimiter, RateLimit};
 
 /// Lot facts the trace cache holds by default (about 60 MiB).
 pub const DEFAULT_CACHED_FACTS: u64 = 250_000;
@@ -44,6 +46,7 @@ pub struct AppState {
     cache: Arc<LedgerCache>,
     inspectors: Arc<Inspectors>,
     verifier_key: Option<Arc<str>>,
+    public_limiter: Option<Arc<PublicLimiter>>,
 }
 
 impl AppState {
@@ -54,6 +57,7 @@ impl AppState {
             store,
             inspectors: Arc::new(Inspectors::fixed(Vec::new())),
             verifier_key: None,
+            public_limiter: None,
         }
     }
 
@@ -66,6 +70,13 @@ impl AppState {
     /// Caches at most this many lot facts for traces.
     pub fn with_cached_facts(mut self, max_facts: u64) -> AppState {
         self.cache = Arc::new(LedgerCache::new(self.store.clone(), max_facts));
+        self
+    }
+
+    /// Limits each client address on the anonymous routes (see [`limit`]); without
+    /// this, they are not limited.
+    pub fn with_public_rate_limit(mut self, limit: RateLimit) -> AppState {
+        self.public_limiter = Some(Arc::new(PublicLimiter::new(limit)));
         self
     }
 
@@ -91,13 +102,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             inspect::require_inspector,
         ));
-    Router::new()
-        .merge(inspector)
+    let anonymous = Router::new()
         // The public lot page (what a QR code on a pack opens).
         .route("/01/{*rest}", get(public::digital_link))
         .route("/l/{lot}", get(public::short_link))
         .route("/static/page.css", get(public::stylesheet))
-        .route("/healthz", get(|| async { "ok\n" }))
         .route("/v1/status", get(status))
         .route(
             "/v1/openapi.json",
@@ -107,7 +116,35 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/checkpoint", get(checkpoint))
         .route("/v1/proofs/inclusion", get(inclusion))
         .route("/v1/proofs/consistency", get(consistency))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit::limit_anonymous,
+        ));
+    Router::new()
+        .merge(inspector)
+        .merge(anonymous)
+        .route("/healthz", get(|| async { "ok\n" }))
         .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets open requests
+/// finish. Each connection gets `TCP_NODELAY` (answers are written whole; Nagle's
+/// algorithm would only hold their tails back) and its peer address (for [`limit`]).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// `GET /v1/status`: the ledger's size and authority.
@@ -151,6 +188,15 @@ impl ApiError {
             title: "Bad request",
             detail: format!("{parameter}: {}", detail.into()),
             parameter: Some(parameter),
+        }
+    }
+
+    fn too_many_requests(detail: String) -> ApiError {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            title: "Too many requests",
+            detail,
+            parameter: None,
         }
     }
 

@@ -43,6 +43,8 @@ struct Args {
     /// Lot facts the trace cache keeps in memory at most.
     #[arg(long, default_value_t = query_api::DEFAULT_CACHED_FACTS)]
     cached_facts: u64,
+    #[command(flatten)]
+    rate_limit: query_api::limit::RateLimitArgs,
 }
 
 #[tokio::main]
@@ -78,6 +80,9 @@ async fn main() -> anyhow::Result<()> {
     let mut state = AppState::new(shared)
         .with_cached_facts(args.cached_facts)
         .with_inspectors(inspectors);
+    if let Some(limit) = args.rate_limit.limit() {
+        state = state.with_public_rate_limit(limit);
+    }
     if let Some(key) = query_api::standalone::read_verifier_key(&args.data_dir)? {
         state = state.with_verifier_key(&key);
     }
@@ -85,14 +90,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding HTTP to {}", args.http_listen))?;
     tracing::info!(http = %listener.local_addr()?, data_dir = %args.data_dir.display(), "serving (read-only secondary)");
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    query_api::serve(listener, router(state), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

@@ -353,7 +353,8 @@ fn language(params: &HashMap<String, String>, headers: &HeaderMap) -> Lang {
     }
 }
 
-fn wants_json(headers: &HeaderMap) -> bool {
+/// Whether the client asked for JSON rather than a page.
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -389,6 +390,8 @@ struct Words {
     unknown_title: &'static str,
     unknown_text: &'static str,
     bad_title: &'static str,
+    busy_title: &'static str,
+    busy_text: &'static str,
     stage: fn(&str) -> &'static str,
 }
 
@@ -420,6 +423,8 @@ const ZH: Words = Words {
     unknown_title: "未找到该批次",
     unknown_text: "追溯系统中没有这个批次。请核对包装上的批号，或向销售者咨询。",
     bad_title: "追溯码有误",
+    busy_title: "请求过于频繁",
+    busy_text: "请稍候几秒再试（秒数）：",
     stage: |stage| match stage {
         "origin" => "产地生产",
         "market_entry" => "市场准入",
@@ -458,6 +463,8 @@ const EN: Words = Words {
     unknown_title: "Lot not found",
     unknown_text: "There is no such lot in the traceability ledger. Check the lot number on the pack, or ask the seller.",
     bad_title: "This code is not valid",
+    busy_title: "Too many requests",
+    busy_text: "Please wait a moment and try again; seconds to wait:",
     stage: |stage| match stage {
         "origin" => "produced",
         "market_entry" => "market entry",
@@ -577,6 +584,16 @@ fn message_page(lang: Lang, title: &str, text: &str) -> Markup {
             p { (text) }
         },
     )
+}
+
+/// The page a client over its rate limit gets (see [`crate::limit`]).
+pub(crate) fn too_many_page(uri: &axum::http::Uri, headers: &HeaderMap, seconds: u64) -> String {
+    let params = Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map(|Query(params)| params)
+        .unwrap_or_default();
+    let lang = language(&params, headers);
+    let w = words(lang);
+    message_page(lang, w.busy_title, &format!("{} {seconds}", w.busy_text)).into_string()
 }
 
 /// Adds the public pages' headers; answers 304 when the client's copy is current.

@@ -92,7 +92,17 @@ impl TestNode {
     pub async fn start() -> TestNode {
         let temp = tempfile::tempdir().expect("temp dir");
         let data_dir = temp.path().to_path_buf();
-        let mut node = TestNode::open(data_dir, true).await;
+        let mut node = TestNode::open(data_dir, true, None).await;
+        node._temp = Some(temp);
+        node
+    }
+
+    /// Like [`TestNode::start`], with the anonymous routes limited per client address
+    /// (nodes in tests are otherwise unlimited: tests ask fast, from one address).
+    pub async fn start_rate_limited(limit: query_api::limit::RateLimit) -> TestNode {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = temp.path().to_path_buf();
+        let mut node = TestNode::open(data_dir, true, Some(limit)).await;
         node._temp = Some(temp);
         node
     }
@@ -100,10 +110,14 @@ impl TestNode {
     /// A new ledger in `data_dir` (which may already hold a node key and log origin),
     /// initialized by [`authority`]. The caller keeps the directory alive.
     pub async fn start_in(data_dir: PathBuf) -> TestNode {
-        TestNode::open(data_dir, true).await
+        TestNode::open(data_dir, true, None).await
     }
 
-    async fn open(data_dir: PathBuf, initialize_it: bool) -> TestNode {
+    async fn open(
+        data_dir: PathBuf,
+        initialize_it: bool,
+        public_rate_limit: Option<query_api::limit::RateLimit>,
+    ) -> TestNode {
         let ledger = open_ledger(&DataDir::new(&data_dir), None, WriterConfig::default())
             .expect("open the ledger");
         if initialize_it {
@@ -125,7 +139,10 @@ impl TestNode {
             .expect("bind HTTP");
         let grpc_addr = grpc.local_addr().expect("address");
         let http_addr = http.local_addr().expect("address");
-        let http_options = ledger_node::HttpOptions::for_data_dir(&DataDir::new(&data_dir));
+        let http_options = ledger_node::HttpOptions {
+            public_rate_limit,
+            ..ledger_node::HttpOptions::for_data_dir(&DataDir::new(&data_dir))
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             ledger_node::run(ledger, grpc, Some((http, http_options)), async {
@@ -149,7 +166,7 @@ impl TestNode {
     pub async fn restart(mut self) -> TestNode {
         self.stop_and_wait().await;
         let temp = self._temp.take();
-        let mut node = TestNode::open(self.data_dir.clone(), false).await;
+        let mut node = TestNode::open(self.data_dir.clone(), false, None).await;
         node._temp = temp;
         node
     }

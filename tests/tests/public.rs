@@ -397,3 +397,55 @@ async fn a_generated_qr_code_decodes_to_the_lots_page() {
     );
     assert!(!svg.contains("<script"));
 }
+
+/// Each client address gets its own bucket on the anonymous routes: past its burst it is
+/// refused with 429 and `Retry-After` (a page, or a problem document for JSON and the
+/// `/v1/` routes), while another address, `/healthz` and inspectors carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_routes_are_limited_per_client_address() {
+    // One a second after a burst of four: the test's requests come faster than that.
+    let limit = query_api::limit::RateLimit {
+        per_second: std::num::NonZeroU32::new(1).unwrap(),
+        burst: std::num::NonZeroU32::new(4).unwrap(),
+    };
+    let node = TestNode::start_rate_limited(limit).await;
+    let base = node.http_base();
+    let http = reqwest::Client::new();
+    for _ in 0..4 {
+        let (status, _, _) = page(&http, &format!("{base}/l/NOPE-1"), "zh-CN").await;
+        assert_eq!(status, 404, "within the burst");
+    }
+    let (status, headers, html) = page(&http, &format!("{base}/l/NOPE-1"), "zh-CN").await;
+    assert_eq!(status, 429);
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(retry, 1, "a token a second");
+    assert_eq!(headers["content-security-policy"], CONTENT_SECURITY_POLICY);
+    assert!(html.contains("请求过于频繁"), "{html}");
+    let (status, _, html) = page(&http, &format!("{base}/l/NOPE-1?lang=en"), "zh-CN").await;
+    assert_eq!(status, 429);
+    assert!(html.contains("Too many requests"), "{html}");
+
+    let response = http.get(format!("{base}/v1/status")).send().await.unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["status"], 429);
+
+    // Not limited: health checks, and inspectors (who need a token, and get a 401
+    // without one rather than a 429).
+    let health = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let lots = http.get(format!("{base}/v1/lots")).send().await.unwrap();
+    assert_eq!(lots.status(), 401);
+
+    // Another address on the loopback network has its own bucket.
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let (status, _, _) = page(&other, &format!("{base}/l/NOPE-1"), "zh-CN").await;
+    assert_eq!(status, 404, "a different client is not held back");
+}
