@@ -30,10 +30,18 @@ use crate::views::{
         crate::inspect::party_events,
         crate::inspect::events,
         crate::inspect::event,
+        crate::public::digital_link,
+        crate::public::short_link,
     ),
     components(schemas(
         crate::Problem,
         crate::LedgerStatus,
+        crate::public::PublicLot,
+        crate::public::PublicOrigin,
+        crate::public::PublicStep,
+        crate::public::PublicTest,
+        crate::public::PublicRecall,
+        crate::public::PublicVerification,
         EventSummary,
         EventView,
         EventsPage,
@@ -50,9 +58,10 @@ use crate::views::{
         TracedLotView,
         TracedPartyView,
     )),
-    modifiers(&InspectorToken),
+    modifiers(&InspectorToken, &RateLimited),
     tags(
-        (name = "public", description = "Anyone may ask."),
+        (name = "public", description = "Anyone may ask (limited per client address)."),
+        (name = "lot page", description = "The public lot page a QR code opens (limited per client address)."),
         (name = "inspectors", description = "Needs an inspector's bearer token."),
     )
 )]
@@ -74,6 +83,44 @@ impl Modify for InspectorToken {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every anonymous route may answer 429 (see [`crate::limit`]): added here, once.
+struct RateLimited;
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, header::HeaderBuilder};
+        let too_many = ResponseBuilder::new()
+            .description("This client address asked too often; `Retry-After` says how many seconds to wait. A problem document for `/v1/` routes and JSON clients, else a short page.")
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .content("text/html", ContentBuilder::new().build())
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(utoipa::openapi::schema::Object::with_type(
+                        utoipa::openapi::schema::Type::Integer,
+                    ))
+                    .description(Some("Seconds to wait."))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            if let Some(operation) = item.get.as_mut()
+                && operation.security.is_none()
+            {
+                operation
+                    .responses
+                    .responses
+                    .insert("429".into(), too_many.clone().into());
+            }
+        }
     }
 }
 

@@ -737,6 +737,26 @@ async fn answer(
 }
 
 /// `GET /01/{gtin}/10/{lot}[/21/{serial}][?17=YYMMDD]`: the page of a GS1 lot.
+#[utoipa::path(
+    get,
+    path = "/01/{gtin}/10/{lot}",
+    tag = "lot page",
+    operation_id = "lot_page_digital_link",
+    description = "The public page of a lot, addressed by a GS1 Digital Link: what the QR code on a pack opens. `/21/{serial}` may follow the lot (a serial number, which names the same lot's page). HTML in Chinese, or English by `Accept-Language: en` or `?lang=en`; JSON for `Accept: application/json`. Only public fields.",
+    params(
+        ("gtin" = String, Path, description = "The GTIN: 8, 12, 13 or 14 digits with a valid check digit."),
+        ("lot" = String, Path, description = "The batch/lot (GS1 AI 10)."),
+        ("17" = Option<String>, Query, description = "Expiry date, YYMMDD (GS1 AI 17)."),
+        ("lang" = Option<String>, Query, description = "`zh` or `en`."),
+    ),
+    responses(
+        (status = 200, description = "The lot's page (`text/html`), or the same data as JSON for `Accept: application/json`. Cached for 30 s; carries an `ETag`.", content((PublicLot = "application/json"), (String = "text/html"))),
+        (status = 304, description = "The client's copy (`If-None-Match`) is current."),
+        (status = 400, description = "The code is malformed (a page saying what is wrong, or a problem document).", content((crate::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 404, description = "No such lot (a friendly page, or a problem document).", content((crate::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 503, description = "The ledger store failed.", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn digital_link(
     State(state): State<AppState>,
     Path(rest): Path<String>,
@@ -751,6 +771,24 @@ pub(crate) async fn digital_link(
 }
 
 /// `GET /l/{lot}`: the page of a lot by its id (short, for lots without a GTIN).
+#[utoipa::path(
+    get,
+    path = "/l/{lot}",
+    tag = "lot page",
+    operation_id = "lot_page",
+    description = "The public page of a lot by its id: the short link in the QR code of a lot without a GTIN. As `/01/{gtin}/10/{lot}`.",
+    params(
+        ("lot" = String, Path, description = "The lot id."),
+        ("lang" = Option<String>, Query, description = "`zh` or `en`."),
+    ),
+    responses(
+        (status = 200, description = "The lot's page (`text/html`), or the same data as JSON for `Accept: application/json`. Cached for 30 s; carries an `ETag`.", content((PublicLot = "application/json"), (String = "text/html"))),
+        (status = 304, description = "The client's copy (`If-None-Match`) is current."),
+        (status = 400, description = "The code is malformed (a page saying what is wrong, or a problem document).", content((crate::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 404, description = "No such lot (a friendly page, or a problem document).", content((crate::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 503, description = "The ledger store failed.", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn short_link(
     State(state): State<AppState>,
     Path(lot): Path<String>,

@@ -48,6 +48,8 @@ async fn the_served_document_is_the_generated_one_and_covers_every_route() {
         ("/v1/checkpoint", false),
         ("/v1/proofs/inclusion", false),
         ("/v1/proofs/consistency", false),
+        ("/01/{gtin}/10/{lot}", false),
+        ("/l/{lot}", false),
     ] {
         let operation = &served["paths"][route]["get"];
         assert!(operation.is_object(), "{route} is documented");
@@ -66,6 +68,10 @@ async fn the_served_document_is_the_generated_one_and_covers_every_route() {
             }
         } else {
             assert!(operation["security"].is_null(), "{route} is public");
+            assert!(
+                operation["responses"]["429"]["headers"]["Retry-After"].is_object(),
+                "{route} is rate limited"
+            );
         }
     }
 }
