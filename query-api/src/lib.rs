@@ -107,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .route("/01/{*rest}", get(public::digital_link))
         .route("/l/{lot}", get(public::short_link))
         .route("/static/page.css", get(public::stylesheet))
+        .route("/static/icon.svg", get(public::icon))
         .route("/v1/status", get(status))
         .route(
             "/v1/openapi.json",

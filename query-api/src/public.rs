@@ -28,6 +28,9 @@ use crate::views::time;
 /// The stylesheet every page links (the only thing the CSP lets a page load).
 const STYLE: &str = include_str!("page.css");
 
+/// The pages' icon (a green check mark), so browsers do not ask for `/favicon.ico`.
+const ICON: &str = include_str!("icon.svg");
+
 /// `Content-Security-Policy` of every public page: nothing but this server's stylesheet.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
@@ -380,9 +383,10 @@ struct Words {
     recalled: &'static str,
     recalled_upstream: &'static str,
     reason: &'static str,
+    failed: &'static str,
     verified: &'static str,
     verified_text: &'static str,
-    checkpoint: &'static str,
+    checkpoint: (&'static str, &'static str),
     no_checkpoint: &'static str,
     proof: &'static str,
     made_by: &'static str,
@@ -390,6 +394,8 @@ struct Words {
     unknown_title: &'static str,
     unknown_text: &'static str,
     bad_title: &'static str,
+    bad_text: &'static str,
+    ingredient: &'static str,
     busy_title: &'static str,
     busy_text: &'static str,
     stage: fn(&str) -> &'static str,
@@ -413,9 +419,10 @@ const ZH: Words = Words {
     recalled: "本批次已被召回",
     recalled_upstream: "本批次的原料已被召回",
     reason: "原因",
+    failed: "最近一次检测不合格",
     verified: "已验证",
     verified_text: "以上记录均由记录方签名，签名在记录时已核验。",
-    checkpoint: "已纳入签名检查点（记录数）",
+    checkpoint: ("已纳入签名检查点（日志前 ", " 条记录）"),
     no_checkpoint: "尚未纳入签名检查点",
     proof: "查看证明",
     made_by: "生产/加工单位",
@@ -423,6 +430,8 @@ const ZH: Words = Words {
     unknown_title: "未找到该批次",
     unknown_text: "追溯系统中没有这个批次。请核对包装上的批号，或向销售者咨询。",
     bad_title: "追溯码有误",
+    bad_text: "请核对包装上的二维码是否完整、清晰，或向销售者咨询。",
+    ingredient: "被召回的原料批次",
     busy_title: "请求过于频繁",
     busy_text: "请稍候几秒再试（秒数）：",
     stage: |stage| match stage {
@@ -453,9 +462,13 @@ const EN: Words = Words {
     recalled: "This lot has been recalled",
     recalled_upstream: "An ingredient of this lot has been recalled",
     reason: "Reason",
+    failed: "The latest test failed",
     verified: "Verified",
     verified_text: "Every record above was signed by the party that made it; the signatures were checked when it was recorded.",
-    checkpoint: "Covered by the signed checkpoint of the log's first",
+    checkpoint: (
+        "Covered by the signed checkpoint of the log's first ",
+        " records",
+    ),
     no_checkpoint: "Not yet covered by a signed checkpoint",
     proof: "See the proof",
     made_by: "Made by",
@@ -463,6 +476,8 @@ const EN: Words = Words {
     unknown_title: "Lot not found",
     unknown_text: "There is no such lot in the traceability ledger. Check the lot number on the pack, or ask the seller.",
     bad_title: "This code is not valid",
+    bad_text: "Check that the code on the pack is whole and clear, or ask the seller.",
+    ingredient: "The recalled ingredient lot",
     busy_title: "Too many requests",
     busy_text: "Please wait a moment and try again; seconds to wait:",
     stage: |stage| match stage {
@@ -495,6 +510,7 @@ fn shell(lang: Lang, title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
                 link rel="stylesheet" href="/static/page.css";
+                link rel="icon" type="image/svg+xml" href="/static/icon.svg";
             }
             body { main { (body) } }
         }
@@ -511,9 +527,15 @@ fn lot_page(lot: &PublicLot, lang: Lang, switch_href: &str) -> Markup {
             p.switch { a href=(switch_href) { (w.switch) } }
             @for recall in &lot.recalls {
                 section.recall role="alert" {
-                    h2 { (if recall.this_lot { w.recalled } else { w.recalled_upstream }) }
+                    h2 { "⚠ " (if recall.this_lot { w.recalled } else { w.recalled_upstream }) }
                     p { (date(&recall.at)) " · " (w.reason) ": " (recall.reason) }
-                    @if !recall.this_lot { p.small { (recall.lot_id) } }
+                    @if !recall.this_lot { p.small { (w.ingredient) ": " (recall.lot_id) } }
+                }
+            }
+            @for test in [&lot.latest_quick_test, &lot.latest_sampling].into_iter().flatten().filter(|t| t.result == "fail") {
+                section.warning role="alert" {
+                    h2 { (w.failed) }
+                    p { (test.item) " · " (date(&test.at)) " · " (test.by) }
                 }
             }
             h1 { (lot.product_name) }
@@ -565,7 +587,7 @@ fn lot_page(lot: &PublicLot, lang: Lang, switch_href: &str) -> Markup {
                 p { (w.verified_text) }
                 p {
                     @match lot.verified.checkpoint_tree_size {
-                        Some(size) => { (w.checkpoint) " " (size) }
+                        Some(size) => { (w.checkpoint.0) (size) (w.checkpoint.1) }
                         None => { (w.no_checkpoint) }
                     }
                     " · " a href=(lot.verified.proof) { (w.proof) }
@@ -575,13 +597,14 @@ fn lot_page(lot: &PublicLot, lang: Lang, switch_href: &str) -> Markup {
     )
 }
 
-fn message_page(lang: Lang, title: &str, text: &str) -> Markup {
+fn message_page(lang: Lang, title: &str, text: &str, detail: Option<&str>) -> Markup {
     shell(
         lang,
         title,
         html! {
             h1 { (title) }
             p { (text) }
+            @if let Some(detail) = detail { p.small { (detail) } }
         },
     )
 }
@@ -593,7 +616,13 @@ pub(crate) fn too_many_page(uri: &axum::http::Uri, headers: &HeaderMap, seconds:
         .unwrap_or_default();
     let lang = language(&params, headers);
     let w = words(lang);
-    message_page(lang, w.busy_title, &format!("{} {seconds}", w.busy_text)).into_string()
+    message_page(
+        lang,
+        w.busy_title,
+        &format!("{} {seconds}", w.busy_text),
+        None,
+    )
+    .into_string()
 }
 
 /// Adds the public pages' headers; answers 304 when the client's copy is current.
@@ -675,7 +704,7 @@ async fn answer(
                     &headers,
                 )
             } else {
-                let page = message_page(lang, w.bad_title, &problem);
+                let page = message_page(lang, w.bad_title, w.bad_text, Some(&problem));
                 finish(
                     StatusCode::BAD_REQUEST,
                     "text/html; charset=utf-8",
@@ -725,7 +754,7 @@ async fn answer(
             )
         }
         (None, false) => {
-            let page = message_page(lang, w.unknown_title, w.unknown_text);
+            let page = message_page(lang, w.unknown_title, w.unknown_text, None);
             finish(
                 StatusCode::NOT_FOUND,
                 "text/html; charset=utf-8",
@@ -798,6 +827,16 @@ pub(crate) async fn short_link(
     let path = format!("/l/{}", crate::views::path_segment(&lot));
     let lot_id = LotId::parse(&lot).map_err(|e| format!("lot: {}", e.0));
     answer(state, lot_id, params, headers, path).await
+}
+
+/// `GET /static/icon.svg`.
+pub(crate) async fn icon(headers: HeaderMap) -> Response {
+    finish(
+        StatusCode::OK,
+        "image/svg+xml",
+        ICON.as_bytes().to_vec(),
+        &headers,
+    )
 }
 
 /// `GET /static/page.css`.
