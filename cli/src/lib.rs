@@ -20,7 +20,7 @@ pub mod render;
 pub enum QrFormat {
     /// SVG, with the product name under the code.
     Svg,
-    /// PNG, the code alone.
+    /// PNG, with the product name under the code (drawn with an installed font).
     Png,
 }
 
@@ -264,9 +264,10 @@ pub enum Command {
             default_value = "http://127.0.0.1:8080"
         )]
         base_url: String,
-        /// `svg` (with the product name under the code) or `png` (the code alone).
-        #[arg(long, short, value_enum, default_value = "svg")]
-        format: QrFormat,
+        /// `svg` or `png`, each with the product name under the code (default: by the
+        /// output's extension, else SVG).
+        #[arg(long, short, value_enum)]
+        format: Option<QrFormat>,
         /// Where to write it.
         #[arg(long, short)]
         output: PathBuf,
@@ -497,19 +498,29 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             product,
         } => {
             let url = qr::page_url(&base_url, &lot);
-            let bytes = match format {
-                QrFormat::Png => qr::png(&url)?,
-                QrFormat::Svg => {
-                    let product = match product {
-                        Some(product) => product,
-                        None => {
-                            let page: query_api::public::PublicLot =
-                                runtime()?.block_on(ApiClient::public(&url))?;
-                            page.product_name
-                        }
-                    };
-                    qr::svg(&url, &product)?.into_bytes()
+            let product = match product {
+                Some(product) => product,
+                None => {
+                    let page: query_api::public::PublicLot =
+                        runtime()?.block_on(ApiClient::public(&url))?;
+                    page.product_name
                 }
+            };
+            let format = format.unwrap_or(match output.extension().and_then(|e| e.to_str()) {
+                Some(ext) if ext.eq_ignore_ascii_case("png") => QrFormat::Png,
+                _ => QrFormat::Svg,
+            });
+            let bytes = match format {
+                QrFormat::Png => {
+                    let (png, missing) = qr::png(&url, &product)?;
+                    if let Some(missing) = missing {
+                        eprintln!(
+                            "warning: no installed font has '{missing}', so the name under the code is incomplete; install a CJK font (apt-get install fonts-wqy-microhei, or fonts-noto-cjk)"
+                        );
+                    }
+                    png
+                }
+                QrFormat::Svg => qr::svg(&url, &product)?.into_bytes(),
             };
             std::fs::write(&output, bytes)
                 .with_context(|| format!("writing {}", output.display()))?;

@@ -374,19 +374,22 @@ async fn unknown_and_malformed_codes_get_friendly_pages_and_html_is_escaped() {
 }
 
 /// `foodtrace qr` writes a code a real decoder (zbarimg, from Debian's zbar-tools) reads
-/// back as the URL of the right page, and an SVG with the product name under the code.
+/// back as the URL of the right page (a PNG, the name under the code not in the way),
+/// and an SVG with the product name, escaped, under the code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_qr_code_decodes_to_the_lots_page() {
     let (node, http) = start().await;
     let dir = tempfile::tempdir().unwrap();
-    let png = dir.path().join("cabbage.png");
+    // Kept with the page screenshots, to look at.
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("public-pages");
+    std::fs::create_dir_all(&shots).unwrap();
+    let png = shots.join("qr-cabbage.png");
+    // PNG, by the output's extension.
     let (code, said) = foodtrace_tests::foodtrace(&[
         "qr",
         CABBAGE,
         "--base-url",
         &node.http_base(),
-        "--format",
-        "png",
         "--output",
         png.to_str().unwrap(),
     ])
