@@ -255,6 +255,34 @@ fn resolve_log_origin(data_dir: &DataDir, wanted: Option<&str>) -> anyhow::Resul
     }
 }
 
+/// The base URL of the public pages served on `addr`, as another machine would use
+/// it: for an unspecified address (`0.0.0.0`, `::`), this host's address on the network
+/// it reaches others through (no packet is sent to find it); else `addr` itself.
+pub fn page_base_url(addr: std::net::SocketAddr) -> String {
+    let ip = if addr.ip().is_unspecified() {
+        let probe = std::net::UdpSocket::bind((addr.ip(), 0)).and_then(|socket| {
+            // A documentation address (RFC 5737/3849): connecting a UDP socket only picks
+            // the route and so the local address.
+            let target: std::net::IpAddr = if addr.is_ipv4() {
+                [192, 0, 2, 1].into()
+            } else {
+                "2001:db8::1".parse().expect("an IPv6 address")
+            };
+            socket.connect((target, 9))?;
+            socket.local_addr()
+        });
+        match probe {
+            Ok(local) => local.ip(),
+            // No route anywhere: only this host can reach it.
+            Err(_) if addr.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
+            Err(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        }
+    } else {
+        addr.ip()
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
+}
+
 /// How the node serves its query API.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -317,4 +345,27 @@ pub async fn run(
         task.await??;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_urls_name_a_reachable_address() {
+        assert_eq!(
+            page_base_url("127.0.0.1:8080".parse().unwrap()),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            page_base_url("[::1]:80".parse().unwrap()),
+            "http://[::1]:80"
+        );
+        // Listening everywhere: the URL names this host's address, never 0.0.0.0.
+        let url = page_base_url("0.0.0.0:8080".parse().unwrap());
+        assert!(
+            url.starts_with("http://") && url.ends_with(":8080") && !url.contains("0.0.0.0"),
+            "{url}"
+        );
+    }
 }

@@ -88,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
     let now = chrono::SubsecRound::trunc_subsecs(Utc::now().with_timezone(&beijing), 0);
 
     let has_authority = ledger.store().authority()?.is_some();
+    let mut showcase = None;
     if !has_authority {
         let (key, party_id) = if args.demo {
             let key = keys::generate_key();
@@ -143,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
                 n_parties = district.parties.len(),
                 "demo district recorded"
             );
+            showcase = Some(district.showcase);
         }
     }
 
@@ -153,6 +155,26 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding HTTP to {}", args.http_listen))?;
     tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, data_dir = %args.data_dir.display(), "serving");
+    if let Some(showcase) = showcase {
+        let base = ledger_node::page_base_url(http.local_addr()?);
+        println!(
+            "\nThe demo's public lot pages (open one in a browser; `foodtrace qr LOT --base-url {base} -o lot.png` makes its QR code):"
+        );
+        for (lot, what) in [
+            (&showcase.on_sale, "on sale, passed its quick test"),
+            (&showcase.recalled, "recalled"),
+            (
+                &showcase.meal_with_recalled_ingredient,
+                "a school meal cooked from the recalled lot",
+            ),
+            (&showcase.failed_test, "failed its quick test"),
+        ] {
+            if let Some(lot) = lot {
+                println!("  {base}/l/{lot}    {what}");
+            }
+        }
+        println!();
+    }
     let http_options = HttpOptions {
         inspector_tokens: args
             .inspector_tokens

@@ -47,6 +47,7 @@ pub struct AppState {
     inspectors: Arc<Inspectors>,
     verifier_key: Option<Arc<str>>,
     public_limiter: Option<Arc<PublicLimiter>>,
+    pages: Arc<public::PageCache>,
 }
 
 impl AppState {
@@ -58,6 +59,7 @@ impl AppState {
             inspectors: Arc::new(Inspectors::fixed(Vec::new())),
             verifier_key: None,
             public_limiter: None,
+            pages: Arc::new(public::PageCache::new(public::CACHED_PAGES)),
         }
     }
 

@@ -10,19 +10,23 @@
 //! (no script at all; one stylesheet from this server), `nosniff`, a 30-second
 //! `max-age` and an `ETag`, so a recall shows within a minute.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ledger_core::digital_link;
-use ledger_core::ids::LotId;
+use ledger_core::ids::{LotId, PartyId};
 use ledger_core::model::{InspectionKind, InspectionResult, Stage};
-use ledger_core::trace::{FactKind, FactSource, TraceOptions, upstream};
+use ledger_core::state::PartyRecord;
+use ledger_core::trace::{FactKind, FactSource, LotFact, TraceOptions, upstream};
 use maud::{DOCTYPE, Markup, html};
 use serde::Serialize;
 
 use crate::AppState;
+use crate::facts::LedgerCache;
 use crate::views::time;
 
 /// The stylesheet every page links (the only thing the CSP lets a page load).
@@ -146,30 +150,169 @@ fn region_name(code: &str, english: bool) -> Option<String> {
     Some(name.to_owned())
 }
 
-/// Reads what the page shows (blocking: call off the runtime).
-fn read_lot(
+/// Lots whose pages are kept built (each a few kilobytes, with its renderings).
+pub(crate) const CACHED_PAGES: usize = 4096;
+
+/// Pages built, by lot: each with what it was built from, so a later request can tell
+/// in a few cache lookups whether it is still exact (see [`BuiltLot::is_current`]).
+pub(crate) struct PageCache {
+    pages: quick_cache::sync::Cache<LotId, Arc<BuiltLot>>,
+}
+
+impl PageCache {
+    /// Room for `capacity` lots' pages.
+    pub(crate) fn new(capacity: usize) -> PageCache {
+        PageCache {
+            pages: quick_cache::sync::Cache::new(capacity),
+        }
+    }
+}
+
+/// A lot's page data, the inputs it was built from, and its renderings (made on first
+/// use).
+pub(crate) struct BuiltLot {
+    lot: PublicLot,
+    /// Every lot whose facts it read, with the facts as read (the same `Arc` the ledger
+    /// cache holds until an event touches that lot or it is evicted).
+    lots: Vec<(LotId, Arc<[LotFact]>)>,
+    /// Every party whose name it shows, as read.
+    parties: Vec<(PartyId, Option<Arc<PartyRecord>>)>,
+    /// The size of the latest checkpoint when it was built.
+    checkpoint: Option<u64>,
+    chinese: OnceLock<Rendered>,
+    english: OnceLock<Rendered>,
+    json: OnceLock<Rendered>,
+}
+
+/// A page's bytes and their entity tag.
+struct Rendered {
+    body: bytes::Bytes,
+    etag: HeaderValue,
+}
+
+impl Rendered {
+    fn of(body: Vec<u8>) -> Rendered {
+        let etag = format!("\"{}\"", &blake3::hash(&body).to_hex()[..32]);
+        Rendered {
+            body: body.into(),
+            etag: HeaderValue::from_str(&etag).expect("hex digits are a header value"),
+        }
+    }
+}
+
+impl BuiltLot {
+    /// Whether the page is exactly what building it now would give: the ledger cache
+    /// still holds every lot's facts and every party's entry it was built from (an
+    /// event touching any of them evicts it, and the cache has looked at every event:
+    /// call after a catch-up), and no checkpoint has been signed since.
+    fn is_current(&self, cache: &LedgerCache, checkpoint: Option<u64>) -> bool {
+        self.checkpoint == checkpoint
+            && self.lots.iter().all(|(id, facts)| {
+                cache
+                    .cached_facts(id)
+                    .is_some_and(|now| Arc::ptr_eq(&now, facts))
+            })
+            && self
+                .parties
+                .iter()
+                .all(|(id, record)| match (cache.cached_party(id), record) {
+                    (Some(Some(now)), Some(then)) => Arc::ptr_eq(&now, then),
+                    (Some(None), None) => true,
+                    _ => false,
+                })
+    }
+}
+
+/// The ledger cache as the page's fact source, noting what it read.
+struct Noting<'a> {
+    cache: &'a LedgerCache,
+    lots: RefCell<Vec<(LotId, Arc<[LotFact]>)>>,
+    parties: RefCell<Vec<(PartyId, Option<Arc<PartyRecord>>)>>,
+}
+
+impl FactSource for Noting<'_> {
+    type Error = ledger_store::StoreError;
+
+    fn facts(&self, lot_id: &LotId) -> Result<Arc<[LotFact]>, Self::Error> {
+        let facts = self.cache.facts(lot_id)?;
+        self.lots.borrow_mut().push((lot_id.clone(), facts.clone()));
+        Ok(facts)
+    }
+}
+
+impl Noting<'_> {
+    fn name(&self, party_id: &PartyId) -> Result<String, ledger_store::StoreError> {
+        let record = self.cache.party(party_id)?;
+        let name = record
+            .as_ref()
+            .map(|record| record.name.to_string())
+            .unwrap_or_else(|| party_id.to_string());
+        self.parties.borrow_mut().push((party_id.clone(), record));
+        Ok(name)
+    }
+}
+
+/// The latest checkpoint's size.
+fn latest_checkpoint(state: &AppState) -> Result<Option<u64>, ledger_store::StoreError> {
+    Ok(state
+        .cache
+        .store()
+        .latest_checkpoint()?
+        .map(|checkpoint| checkpoint.tree_size))
+}
+
+/// Builds a lot's page data (blocking: call off the runtime, after a catch-up that
+/// returned `n_events`).
+fn build_lot(
     state: &AppState,
     lot_id: &LotId,
-) -> Result<Option<PublicLot>, ledger_store::StoreError> {
-    let n_events = state.cache.catch_up()?;
+    n_events: u64,
+) -> Result<Option<BuiltLot>, ledger_store::StoreError> {
     if n_events == 0 {
         return Ok(None);
     }
+    let latest = latest_checkpoint(state)?;
+    let source = Noting {
+        cache: &state.cache,
+        lots: RefCell::new(Vec::new()),
+        parties: RefCell::new(Vec::new()),
+    };
+    let Some(lot) = read_lot(&source, lot_id, n_events, latest)? else {
+        return Ok(None);
+    };
+    let mut lots = source.lots.into_inner();
+    lots.sort_by(|a, b| a.0.cmp(&b.0));
+    lots.dedup_by(|a, b| a.0 == b.0 && Arc::ptr_eq(&a.1, &b.1));
+    let mut parties = source.parties.into_inner();
+    parties.sort_by(|a, b| a.0.cmp(&b.0));
+    parties.dedup_by(|a, b| a.0 == b.0);
+    Ok(Some(BuiltLot {
+        lot,
+        lots,
+        parties,
+        checkpoint: latest,
+        chinese: OnceLock::new(),
+        english: OnceLock::new(),
+        json: OnceLock::new(),
+    }))
+}
+
+/// What the page shows, read through `source`.
+fn read_lot(
+    source: &Noting<'_>,
+    lot_id: &LotId,
+    n_events: u64,
+    latest_checkpoint: Option<u64>,
+) -> Result<Option<PublicLot>, ledger_store::StoreError> {
     let options = TraceOptions {
         as_of: Some(n_events - 1),
         ..TraceOptions::default()
     };
-    let Some(trace) = upstream(&*state.cache, lot_id, &options)? else {
+    let Some(trace) = upstream(source, lot_id, &options)? else {
         return Ok(None);
     };
-    let own = state.cache.facts(lot_id)?;
-    let name = |party: &ledger_core::ids::PartyId| -> Result<String, ledger_store::StoreError> {
-        Ok(state
-            .cache
-            .party(party)?
-            .map(|record| record.name.to_string())
-            .unwrap_or_else(|| party.to_string()))
-    };
+    let own = source.facts(lot_id)?;
+    let name = |party: &PartyId| source.name(party);
     // A traced lot has its creation (the trace found it); no panic if not.
     let Some(created) = trace.lots[0].created.as_deref() else {
         return Ok(None);
@@ -302,12 +445,7 @@ fn read_lot(
             .find(|(_, k, _)| *k == kind)
             .map(|(_, _, test)| test.clone())
     };
-    let checkpoint = state
-        .cache
-        .store()
-        .latest_checkpoint()?
-        .filter(|c| c.tree_size > created.sequence)
-        .map(|c| c.tree_size);
+    let checkpoint = latest_checkpoint.filter(|&size| size > created.sequence);
     Ok(Some(PublicLot {
         lot_id: lot_id.to_string(),
         product_name,
@@ -629,18 +767,19 @@ pub(crate) fn too_many_page(uri: &axum::http::Uri, headers: &HeaderMap, seconds:
 fn finish(
     status: StatusCode,
     content_type: &'static str,
-    body: Vec<u8>,
+    page: &Rendered,
     request: &HeaderMap,
 ) -> Response {
-    let etag = format!("\"{}\"", &blake3::hash(&body).to_hex()[..32]);
-    let fresh = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let etag = page.etag.as_bytes();
+    let fresh = request.get(header::IF_NONE_MATCH).is_some_and(|tags| {
+        tags.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii() == etag || t.trim_ascii() == b"*")
+    });
     let mut response = if fresh && status == StatusCode::OK {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (status, body).into_response()
+        (status, page.body.clone()).into_response()
     };
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -664,9 +803,7 @@ fn finish(
         header::VARY,
         HeaderValue::from_static("Accept, Accept-Language"),
     );
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        headers.insert(header::ETAG, value);
-    }
+    headers.insert(header::ETAG, page.etag.clone());
     response
 }
 
@@ -682,12 +819,57 @@ fn problem_json(status: StatusCode, title: &'static str, detail: String) -> Vec<
     .expect("problems serialize")
 }
 
+/// A current page from the cache, found without waiting on anything (the ledger cache
+/// has seen every event), if there is one.
+fn cached_page(state: &AppState, lot_id: &LotId) -> Option<Arc<BuiltLot>> {
+    state.cache.caught_up()?;
+    let built = state.pages.pages.get(lot_id)?;
+    let checkpoint = latest_checkpoint(state).ok()?;
+    built.is_current(&state.cache, checkpoint).then_some(built)
+}
+
+/// The lot's current page: cached if still exact, else built and cached (blocking).
+fn current_page(
+    state: &AppState,
+    lot_id: &LotId,
+) -> Result<Option<Arc<BuiltLot>>, ledger_store::StoreError> {
+    let n_events = state.cache.catch_up()?;
+    if let Some(built) = state.pages.pages.get(lot_id)
+        && built.is_current(&state.cache, latest_checkpoint(state)?)
+    {
+        return Ok(Some(built));
+    }
+    let Some(built) = build_lot(state, lot_id, n_events)? else {
+        return Ok(None);
+    };
+    let built = Arc::new(built);
+    state.pages.pages.insert(lot_id.clone(), built.clone());
+    Ok(Some(built))
+}
+
+/// The page in a language, or its data as JSON.
+fn rendered(built: &BuiltLot, lang: Lang, json: bool) -> &Rendered {
+    if json {
+        return built.json.get_or_init(|| {
+            Rendered::of(serde_json::to_vec(&built.lot).expect("the lot serializes"))
+        });
+    }
+    let (cell, other) = match lang {
+        Lang::Zh => (&built.chinese, "en"),
+        Lang::En => (&built.english, "zh"),
+    };
+    cell.get_or_init(|| {
+        // Relative: the same path (Digital Link or short link) in the other language.
+        let page = lot_page(&built.lot, lang, &format!("?lang={other}"));
+        Rendered::of(page.into_string().into_bytes())
+    })
+}
+
 async fn answer(
     state: AppState,
     lot: Result<LotId, String>,
     params: HashMap<String, String>,
     headers: HeaderMap,
-    path: String,
 ) -> Response {
     let lang = language(&params, &headers);
     let w = words(lang);
@@ -700,7 +882,7 @@ async fn answer(
                 finish(
                     StatusCode::BAD_REQUEST,
                     "application/problem+json",
-                    body,
+                    &Rendered::of(body),
                     &headers,
                 )
             } else {
@@ -708,48 +890,50 @@ async fn answer(
                 finish(
                     StatusCode::BAD_REQUEST,
                     "text/html; charset=utf-8",
-                    page.into_string().into_bytes(),
+                    &Rendered::of(page.into_string().into_bytes()),
                     &headers,
                 )
             };
         }
     };
-    let read_state = state.clone();
-    let lookup_id = lot_id.clone();
-    let lookup = tokio::task::spawn_blocking(move || read_lot(&read_state, &lookup_id)).await;
-    let lookup = match lookup {
-        Ok(Ok(lookup)) => lookup,
-        Ok(Err(error)) => {
-            return crate::ApiError::from(error).into_response();
-        }
-        Err(error) => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response();
+    let lookup = match cached_page(&state, &lot_id) {
+        Some(built) => Some(built),
+        None => {
+            let read_state = state.clone();
+            let lookup_id = lot_id.clone();
+            let lookup =
+                tokio::task::spawn_blocking(move || current_page(&read_state, &lookup_id)).await;
+            match lookup {
+                Ok(Ok(lookup)) => lookup,
+                Ok(Err(error)) => {
+                    return crate::ApiError::from(error).into_response();
+                }
+                Err(error) => {
+                    return (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response();
+                }
+            }
         }
     };
     match (lookup, json) {
-        (Some(lot), true) => finish(
+        (Some(built), true) => finish(
             StatusCode::OK,
             "application/json",
-            serde_json::to_vec(&lot).expect("the lot serializes"),
+            rendered(&built, lang, true),
             &headers,
         ),
-        (Some(lot), false) => {
-            let other = if lang == Lang::Zh { "en" } else { "zh" };
-            let page = lot_page(&lot, lang, &format!("{path}?lang={other}"));
-            finish(
-                StatusCode::OK,
-                "text/html; charset=utf-8",
-                page.into_string().into_bytes(),
-                &headers,
-            )
-        }
+        (Some(built), false) => finish(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            rendered(&built, lang, false),
+            &headers,
+        ),
         (None, true) => {
             let detail = format!("no lot '{lot_id}' in the ledger");
             let body = problem_json(StatusCode::NOT_FOUND, "Not found", detail);
             finish(
                 StatusCode::NOT_FOUND,
                 "application/problem+json",
-                body,
+                &Rendered::of(body),
                 &headers,
             )
         }
@@ -758,7 +942,7 @@ async fn answer(
             finish(
                 StatusCode::NOT_FOUND,
                 "text/html; charset=utf-8",
-                page.into_string().into_bytes(),
+                &Rendered::of(page.into_string().into_bytes()),
                 &headers,
             )
         }
@@ -796,7 +980,7 @@ pub(crate) async fn digital_link(
     let lot = digital_link::parse(&path, params.get("17").map(String::as_str))
         .map(|link| link.lot_id)
         .map_err(|e| e.to_string());
-    answer(state, lot, params, headers, path).await
+    answer(state, lot, params, headers).await
 }
 
 /// `GET /l/{lot}`: the page of a lot by its id (short, for lots without a GTIN).
@@ -824,27 +1008,20 @@ pub(crate) async fn short_link(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let path = format!("/l/{}", crate::views::path_segment(&lot));
     let lot_id = LotId::parse(&lot).map_err(|e| format!("lot: {}", e.0));
-    answer(state, lot_id, params, headers, path).await
+    answer(state, lot_id, params, headers).await
 }
 
 /// `GET /static/icon.svg`.
 pub(crate) async fn icon(headers: HeaderMap) -> Response {
-    finish(
-        StatusCode::OK,
-        "image/svg+xml",
-        ICON.as_bytes().to_vec(),
-        &headers,
-    )
+    static PAGE: OnceLock<Rendered> = OnceLock::new();
+    let page = PAGE.get_or_init(|| Rendered::of(ICON.as_bytes().to_vec()));
+    finish(StatusCode::OK, "image/svg+xml", page, &headers)
 }
 
 /// `GET /static/page.css`.
 pub(crate) async fn stylesheet(headers: HeaderMap) -> Response {
-    finish(
-        StatusCode::OK,
-        "text/css; charset=utf-8",
-        STYLE.as_bytes().to_vec(),
-        &headers,
-    )
+    static PAGE: OnceLock<Rendered> = OnceLock::new();
+    let page = PAGE.get_or_init(|| Rendered::of(STYLE.as_bytes().to_vec()));
+    finish(StatusCode::OK, "text/css; charset=utf-8", page, &headers)
 }

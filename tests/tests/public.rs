@@ -762,3 +762,119 @@ fn which(program: &std::ffi::OsStr) -> Option<std::path::PathBuf> {
         .map(|dir| dir.join(program))
         .find(|path| path.is_file())
 }
+
+/// The lots `ledger-node --demo` prints show what it says they show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_prints_lots_that_show_what_it_says() {
+    use tokio_stream::StreamExt;
+    let node = TestNode::start().await;
+    // The demo's district, seed and all.
+    let district = district_synth::generate(
+        &authority(),
+        &district_synth::Scale::district(),
+        2026,
+        at(0),
+    );
+    let mut client = node.ledger().await;
+    let refused = client
+        .submit_stream(tokio_stream::iter(district.events))
+        .await
+        .unwrap()
+        .into_inner()
+        .map(|r| r.unwrap())
+        .filter(|r| !matches!(r.outcome, Some(pb::submit_result::Outcome::Receipt(_))))
+        .collect::<Vec<_>>()
+        .await;
+    assert!(refused.is_empty(), "{:?}", refused.first());
+    let http = reqwest::Client::new();
+    let lot = |id: Option<String>| {
+        let http = http.clone();
+        let url = format!("{}/l/{}", node.http_base(), id.expect("the demo has one"));
+        async move {
+            http.get(url)
+                .header("accept", "application/json")
+                .send()
+                .await
+                .unwrap()
+                .json::<PublicLot>()
+                .await
+                .unwrap()
+        }
+    };
+    let showcase = district.showcase;
+    let on_sale = lot(showcase.on_sale).await;
+    assert!(on_sale.recalls.is_empty() && !on_sale.any_failed_test);
+    assert!(on_sale.chain.iter().any(|s| s.stage == "market_entry"));
+    assert!(on_sale.chain.len() >= 3, "it went on from the market");
+    let recalled = lot(showcase.recalled.clone()).await;
+    assert!(recalled.recalls.iter().any(|r| r.this_lot));
+    let meal = lot(showcase.meal_with_recalled_ingredient).await;
+    assert_eq!(meal.product_name, "学生午餐 套餐");
+    assert!(
+        meal.recalls
+            .iter()
+            .any(|r| !r.this_lot && Some(&r.lot_id) == showcase.recalled.as_ref())
+    );
+    let failed = lot(showcase.failed_test).await;
+    assert!(failed.any_failed_test && failed.recalls.is_empty());
+    assert_eq!(failed.latest_quick_test.unwrap().result, "fail");
+}
+
+/// Pages are kept built, and a kept page is served only while it is exact: an event on
+/// the lot itself or on any lot upstream of it shows on the next request (new ETag, no
+/// 304 for the old one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_pages_change_as_soon_as_the_ledger_does() {
+    let (node, http) = start().await;
+    let mut client = node.ledger().await;
+    let kitchen = party(6, PartyRole::CentralKitchen);
+    let meal_url = format!("{}/l/MEAL-7", node.http_base());
+    let json = |url: String| {
+        let http = http.clone();
+        async move {
+            let response = http
+                .get(url)
+                .header("accept", "application/json")
+                .send()
+                .await
+                .unwrap();
+            let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+            (response.json::<PublicLot>().await.unwrap(), etag)
+        }
+    };
+    let (before, etag) = json(meal_url.clone()).await;
+    let (again, same) = json(meal_url.clone()).await;
+    assert_eq!((&before, &etag), (&again, &same), "served twice, the same");
+    assert_eq!(before.latest_quick_test.as_ref().unwrap().result, "fail");
+
+    // A new, passing quick test of the spinach the meal was cooked from (upstream).
+    ok(
+        &mut client,
+        kitchen.sign(at(100), quick_test("SPIN-9", true)),
+    )
+    .await;
+    let (after, new_etag) = json(meal_url.clone()).await;
+    assert_eq!(after.latest_quick_test.as_ref().unwrap().result, "pass");
+    assert_ne!(etag, new_etag);
+    let stale = http
+        .get(&meal_url)
+        .header("accept", "application/json")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 200, "the old copy is not current");
+
+    // A recall of the cabbage itself, after its page was kept.
+    let cabbage = format!("{}{LINK}", node.http_base());
+    let (page, _) = json(cabbage.clone()).await;
+    assert!(page.recalls.is_empty());
+    ok(
+        &mut client,
+        authority().sign(at(90), recall(CABBAGE, "抽检不合格")),
+    )
+    .await;
+    let (page, _) = json(cabbage.clone()).await;
+    assert_eq!(page.recalls.len(), 1);
+    assert_eq!(page.recalls[0].reason, "抽检不合格");
+}

@@ -340,6 +340,21 @@ pub struct District {
     pub events: Vec<pb::SignedEvent>,
     /// Parties by role.
     pub parties: Vec<Recorder>,
+    /// Lots worth showing, for the demo.
+    pub showcase: Showcase,
+}
+
+/// Lots of a generated district that show what the public page does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Showcase {
+    /// A lot that passed its quick test and went on to shops and canteens.
+    pub on_sale: Option<String>,
+    /// A lot recalled after it reached a central kitchen.
+    pub recalled: Option<String>,
+    /// A school meal cooked from the recalled lot.
+    pub meal_with_recalled_ingredient: Option<String>,
+    /// A lot that failed its quick test and was not recalled.
+    pub failed_test: Option<String>,
 }
 
 /// Generates a district's history ending at `end`. The authority's own registration
@@ -394,6 +409,7 @@ pub fn generate(
     let makers: Vec<&Recorder> = producers.iter().chain(workshops.iter()).collect();
     let mut kitchen_stock: Vec<Vec<(String, EventHash)>> = vec![Vec::new(); kitchens.len()];
     let mut failed_lots = Vec::new();
+    let mut showcase = Showcase::default();
     let mut n_lot = 0usize;
     for round in 0..scale.lots_per_producer {
         for (p, maker) in makers.iter().enumerate() {
@@ -445,6 +461,9 @@ pub fn generate(
             if !passed {
                 failed_lots.push(lot_id.clone());
                 continue;
+            }
+            if showcase.on_sale.is_none() {
+                showcase.on_sale = Some(lot_id.clone());
             }
             let n_outlets = rng.gen_range(2..=4);
             let portion = amount / n_outlets;
@@ -524,10 +543,14 @@ pub fn generate(
 
     // Central kitchens cook meals from five ingredient lots each and send them to canteens.
     let mut n_meal = 0usize;
+    let mut first_meal = vec![None; kitchens.len()];
     for (k, kitchen) in kitchens.iter().enumerate() {
         for chunk in kitchen_stock[k].chunks(5) {
             n_meal += 1;
             let meal_id = format!("CK{}-MEAL-{n_meal:05}", k + 1);
+            if first_meal[k].is_none() {
+                first_meal[k] = Some(meal_id.clone());
+            }
             let inputs: Vec<(&str, &str, EventHash)> = chunk
                 .iter()
                 .map(|(lot_id, hash)| (lot_id.as_str(), "10", *hash))
@@ -579,9 +602,16 @@ pub fn generate(
                 .0,
         );
     }
+    showcase.failed_test = failed_lots.get(3).cloned();
     // A lot that reached a central kitchen is recalled too: its meals and every canteen
     // that received them are in the recall's reach.
-    if let Some((lot_id, _)) = kitchen_stock.iter().flatten().next() {
+    if let Some((k, (lot_id, _))) = kitchen_stock
+        .iter()
+        .enumerate()
+        .find_map(|(k, stock)| stock.first().map(|first| (k, first)))
+    {
+        showcase.recalled = Some(lot_id.clone());
+        showcase.meal_with_recalled_ingredient = first_meal[k].clone();
         events.push(
             authority
                 .sign(
@@ -598,5 +628,9 @@ pub fn generate(
     .into_iter()
     .flatten()
     .collect();
-    District { events, parties }
+    District {
+        events,
+        parties,
+        showcase,
+    }
 }
