@@ -4,7 +4,9 @@
 #   healthz    the HTTP floor (a 3-byte answer, no ledger work): the baseline;
 #   one lot    the page of one school meal with a recalled ingredient, over and over;
 #   all lots   every lot of the demo district in turn (the trace cache warm);
-#   json       the same rotation, as JSON.
+#   json       the same rotation, as JSON;
+#   built      the same rotation with no page kept (--cached-pages 0): every page built
+#              from the trace cache for its request (the node restarted on the same data).
 # wrk and the node share the machine's cores. The per-address rate limit is off (every
 # request comes from 127.0.0.1). Usage: bench/public_page.sh [SECONDS] [CONNECTIONS]
 set -euo pipefail
@@ -16,16 +18,19 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 cargo build --release -q -p ledger-node -p foodtrace-cli
 BIN=${CARGO_TARGET_DIR:-target}/release
 WORK=$(mktemp -d /tmp/foodtrace-page-bench.XXXXXX)
-"$BIN/ledger-node" --demo --data-dir "$WORK/data" --grpc-listen 127.0.0.1:0 \
-    --http-listen 127.0.0.1:0 --public-rate-limit 0 >"$WORK/node.log" 2>&1 &
-NODE=$!
+NODE=""
 trap 'kill $NODE 2>/dev/null; wait $NODE 2>/dev/null; rm -rf "$WORK"' EXIT
-until grep -q '"serving"\|serving' "$WORK/node.log"; do
-    kill -0 $NODE 2>/dev/null || { cat "$WORK/node.log"; exit 1; }
-    sleep 0.2
-done
-BASE=$(grep -o 'http=[0-9.:]*' "$WORK/node.log" | head -1 | cut -d= -f2)
-BASE="http://$BASE"
+start_node() { # extra ledger-node arguments...
+    "$BIN/ledger-node" --data-dir "$WORK/data" --grpc-listen 127.0.0.1:0 \
+        --http-listen 127.0.0.1:0 --public-rate-limit 0 "$@" >"$WORK/node.log" 2>&1 &
+    NODE=$!
+    until grep -q 'serving' "$WORK/node.log"; do
+        kill -0 $NODE 2>/dev/null || { cat "$WORK/node.log"; exit 1; }
+        sleep 0.2
+    done
+    BASE="http://$(grep -o 'http=[0-9.:]*' "$WORK/node.log" | head -1 | cut -d= -f2)"
+}
+start_node --demo
 MEAL=$(grep -o '/l/[^ ]*' "$WORK/node.log" | sed -n 3p)
 
 # Every lot in the ledger, through the inspector API.
@@ -74,11 +79,16 @@ run healthz "$BASE/healthz"
 run "one lot" -H 'Accept-Language: zh-CN' "$BASE$MEAL"
 ACCEPT=text/html run "all lots" -s "$WORK/rotate.lua" "$BASE"
 ACCEPT=application/json run json -s "$WORK/rotate.lua" "$BASE"
+kill $NODE && wait $NODE || true
+start_node --cached-pages 0
+ACCEPT=text/html wrk -t1 -c4 -d2s -s "$WORK/rotate.lua" "$BASE" >/dev/null
+ACCEPT=text/html run built -s "$WORK/rotate.lua" "$BASE"
 python3 - "$WORK" <<'PY'
 import sys
 w = sys.argv[1]
 rps = lambda n: float(open(f"{w}/rps-{n}").read())
 base = rps("healthz")
-for name in ["one lot", "all lots", "json"]:
+for name in ["one lot", "all lots", "json", "built"]:
     print(f"{name:10} {rps(name) / base:.2f} of the /healthz rate")
+print(f"kept pages: {rps('all lots') / rps('built'):.1f}x the rate of building every page")
 PY

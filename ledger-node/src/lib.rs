@@ -293,6 +293,8 @@ pub struct HttpOptions {
     /// Per-address limit on the anonymous routes (the public lot page, the log); `None`
     /// for no limit.
     pub public_rate_limit: Option<query_api::limit::RateLimit>,
+    /// Lots whose public pages are kept built.
+    pub cached_pages: usize,
 }
 
 impl HttpOptions {
@@ -302,6 +304,7 @@ impl HttpOptions {
             inspector_tokens: data_dir.inspector_tokens(),
             cached_facts: query_api::DEFAULT_CACHED_FACTS,
             public_rate_limit: Some(query_api::limit::RateLimit::default()),
+            cached_pages: query_api::public::DEFAULT_CACHED_PAGES,
         }
     }
 }
@@ -328,6 +331,7 @@ pub async fn run(
                 .map_err(|e| anyhow::anyhow!("inspector tokens: {e}"))?;
             let mut state = query_api::AppState::new(ledger.store().clone())
                 .with_cached_facts(options.cached_facts)
+                .with_cached_pages(options.cached_pages)
                 .with_inspectors(inspectors)
                 .with_verifier_key(ledger.verifier_key());
             if let Some(limit) = options.public_rate_limit {

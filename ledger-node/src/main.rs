@@ -60,6 +60,10 @@ struct Args {
     /// Lot facts the trace cache keeps in memory at most (about 250 bytes each).
     #[arg(long, default_value_t = query_api::DEFAULT_CACHED_FACTS)]
     cached_facts: u64,
+    /// Lots whose public pages are kept built (a few kilobytes each; 0: build every page
+    /// when it is asked for).
+    #[arg(long, default_value_t = query_api::public::DEFAULT_CACHED_PAGES)]
+    cached_pages: usize,
     #[command(flatten)]
     rate_limit: query_api::limit::RateLimitArgs,
 }
@@ -170,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
             (&showcase.failed_test, "failed its quick test"),
         ] {
             if let Some(lot) = lot {
-                println!("  {base}/l/{lot}    {what}");
+                println!("  {:<50} {what}", format!("{base}/l/{lot}"));
             }
         }
         println!();
@@ -182,6 +186,7 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|| data_dir.inspector_tokens()),
         cached_facts: args.cached_facts,
         public_rate_limit: args.rate_limit.limit(),
+        cached_pages: args.cached_pages,
     };
     ledger_node::run(ledger, grpc, Some((http, http_options)), shutdown_signal()).await?;
     tracing::info!("stopped");

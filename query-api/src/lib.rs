@@ -59,7 +59,7 @@ impl AppState {
             inspectors: Arc::new(Inspectors::fixed(Vec::new())),
             verifier_key: None,
             public_limiter: None,
-            pages: Arc::new(public::PageCache::new(public::CACHED_PAGES)),
+            pages: Arc::new(public::PageCache::new(public::DEFAULT_CACHED_PAGES)),
         }
     }
 
@@ -79,6 +79,13 @@ impl AppState {
     /// this, they are not limited.
     pub fn with_public_rate_limit(mut self, limit: RateLimit) -> AppState {
         self.public_limiter = Some(Arc::new(PublicLimiter::new(limit)));
+        self
+    }
+
+    /// Keeps at most this many lots' public pages built (0: build every page when it
+    /// is asked for).
+    pub fn with_cached_pages(mut self, max_pages: usize) -> AppState {
+        self.pages = Arc::new(public::PageCache::new(max_pages));
         self
     }
 

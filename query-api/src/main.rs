@@ -43,6 +43,9 @@ struct Args {
     /// Lot facts the trace cache keeps in memory at most.
     #[arg(long, default_value_t = query_api::DEFAULT_CACHED_FACTS)]
     cached_facts: u64,
+    /// Lots whose public pages are kept built (0: build every page when asked for).
+    #[arg(long, default_value_t = query_api::public::DEFAULT_CACHED_PAGES)]
+    cached_pages: usize,
     #[command(flatten)]
     rate_limit: query_api::limit::RateLimitArgs,
 }
@@ -79,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
     let shared: Arc<dyn LedgerStore> = store;
     let mut state = AppState::new(shared)
         .with_cached_facts(args.cached_facts)
+        .with_cached_pages(args.cached_pages)
         .with_inspectors(inspectors);
     if let Some(limit) = args.rate_limit.limit() {
         state = state.with_public_rate_limit(limit);

@@ -150,20 +150,32 @@ fn region_name(code: &str, english: bool) -> Option<String> {
     Some(name.to_owned())
 }
 
-/// Lots whose pages are kept built (each a few kilobytes, with its renderings).
-pub(crate) const CACHED_PAGES: usize = 4096;
+/// Lots whose pages are kept built by default (each a few kilobytes, with its
+/// renderings).
+pub const DEFAULT_CACHED_PAGES: usize = 4096;
 
 /// Pages built, by lot: each with what it was built from, so a later request can tell
 /// in a few cache lookups whether it is still exact (see [`BuiltLot::is_current`]).
 pub(crate) struct PageCache {
-    pages: quick_cache::sync::Cache<LotId, Arc<BuiltLot>>,
+    /// `None`: pages are built for every request.
+    pages: Option<quick_cache::sync::Cache<LotId, Arc<BuiltLot>>>,
 }
 
 impl PageCache {
-    /// Room for `capacity` lots' pages.
+    /// Room for `capacity` lots' pages (0: keep none).
     pub(crate) fn new(capacity: usize) -> PageCache {
         PageCache {
-            pages: quick_cache::sync::Cache::new(capacity),
+            pages: (capacity > 0).then(|| quick_cache::sync::Cache::new(capacity)),
+        }
+    }
+
+    fn get(&self, lot_id: &LotId) -> Option<Arc<BuiltLot>> {
+        self.pages.as_ref()?.get(lot_id)
+    }
+
+    fn insert(&self, lot_id: &LotId, built: &Arc<BuiltLot>) {
+        if let Some(pages) = &self.pages {
+            pages.insert(lot_id.clone(), built.clone());
         }
     }
 }
@@ -823,7 +835,7 @@ fn problem_json(status: StatusCode, title: &'static str, detail: String) -> Vec<
 /// has seen every event), if there is one.
 fn cached_page(state: &AppState, lot_id: &LotId) -> Option<Arc<BuiltLot>> {
     state.cache.caught_up()?;
-    let built = state.pages.pages.get(lot_id)?;
+    let built = state.pages.get(lot_id)?;
     let checkpoint = latest_checkpoint(state).ok()?;
     built.is_current(&state.cache, checkpoint).then_some(built)
 }
@@ -834,7 +846,7 @@ fn current_page(
     lot_id: &LotId,
 ) -> Result<Option<Arc<BuiltLot>>, ledger_store::StoreError> {
     let n_events = state.cache.catch_up()?;
-    if let Some(built) = state.pages.pages.get(lot_id)
+    if let Some(built) = state.pages.get(lot_id)
         && built.is_current(&state.cache, latest_checkpoint(state)?)
     {
         return Ok(Some(built));
@@ -843,7 +855,7 @@ fn current_page(
         return Ok(None);
     };
     let built = Arc::new(built);
-    state.pages.pages.insert(lot_id.clone(), built.clone());
+    state.pages.insert(lot_id, &built);
     Ok(Some(built))
 }
 
