@@ -13,6 +13,7 @@ pub mod api;
 mod bundle;
 pub mod follow;
 pub mod qr;
+pub mod record;
 pub mod render;
 
 /// Formats of `foodtrace qr`.
@@ -281,6 +282,29 @@ pub enum Command {
         #[command(subcommand)]
         command: InspectorCommand,
     },
+    /// The party registry: register a party, add or revoke a key, suspend or reinstate
+    /// (the authority, signing with its key); a party's status (anyone).
+    Registry {
+        /// What to do.
+        #[command(subcommand)]
+        command: record::RegistryCommand,
+    },
+    /// Sign events given as JSON (one object, or JSON lines; see `foodtrace-cli`'s
+    /// `record` module docs or README) and send them to the node, printing each
+    /// receipt. Exit code 6 if any is refused.
+    Submit {
+        /// The file of events, or `-` for standard input.
+        input: PathBuf,
+        /// Check and sign, print the hashes, send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Who signs.
+        #[command(flatten)]
+        signer: record::SignerArgs,
+        /// The node.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Make a new Ed25519 key pair in a file readable only by you (mode 0600), and print
     /// its public key and key id. Never overwrites an existing file.
     Keygen {
@@ -529,6 +553,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keygen { out: path } => keygen(&path, out),
+        Command::Registry { command } => record::registry_command(command, out),
+        Command::Submit {
+            input,
+            dry_run,
+            signer,
+            server,
+        } => record::submit(&input, &signer, &server, dry_run, out),
         Command::Audit {
             data_dir,
             server: None,
@@ -850,4 +881,14 @@ pub(crate) fn hex_field<const N: usize>(name: &str, text: &str) -> anyhow::Resul
         bail!("{name} must be {N} bytes, got {}", bytes.len());
     };
     Ok(array)
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks of every command (unique argument names, valid
+    /// defaults): a mistake there would otherwise show only when the command runs.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

@@ -30,13 +30,14 @@ pub fn recently(minutes_ago: i64) -> DateTime<FixedOffset> {
         .with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
 }
 
-/// The test authority, with a fixed key.
+/// The test authority's fixed key.
+pub fn authority_key() -> SigningKey {
+    SigningKey::from_bytes(&[0xA0; 32])
+}
+
+/// The test authority, with [`authority_key`].
 pub fn authority() -> Recorder {
-    Recorder::new(
-        authority_id(),
-        PartyRole::Authority,
-        SigningKey::from_bytes(&[0xA0; 32]),
-    )
+    Recorder::new(authority_id(), PartyRole::Authority, authority_key())
 }
 
 /// A party with a key derived from its serial.
