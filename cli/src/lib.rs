@@ -12,6 +12,7 @@
 pub mod api;
 mod bundle;
 pub mod follow;
+pub mod import;
 pub mod qr;
 pub mod record;
 pub mod render;
@@ -305,6 +306,11 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Import purchase inspection records (进货查验记录) from a CSV spreadsheet: each row
+    /// signed here as a receipt and streamed to the node, with a progress bar. Refused
+    /// rows go to a rejects file to fix and import again; a rerun imports nothing twice.
+    /// Columns: see README (`import --template FILE` writes an example).
+    Import(import::ImportArgs),
     /// Make a new Ed25519 key pair in a file readable only by you (mode 0600), and print
     /// its public key and key id. Never overwrites an existing file.
     Keygen {
@@ -554,6 +560,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         }
         Command::Keygen { out: path } => keygen(&path, out),
         Command::Registry { command } => record::registry_command(command, out),
+        Command::Import(args) => import::run(args, out),
         Command::Submit {
             input,
             dry_run,

@@ -225,7 +225,8 @@ async fn registry(server: &str) -> Result<RegistryClient<Channel>, Failure> {
         .map_err(|e| unreachable(server, &e))
 }
 
-async fn ledger(server: &str) -> Result<LedgerClient<Channel>, Failure> {
+/// A `Ledger` client, or exit code 3.
+pub(crate) async fn ledger_client(server: &str) -> Result<LedgerClient<Channel>, Failure> {
     LedgerClient::connect(server.to_owned())
         .await
         .map_err(|e| unreachable(server, &e))
@@ -245,7 +246,7 @@ fn unreachable(server: &str, error: &dyn std::error::Error) -> Failure {
 }
 
 /// A refusal as a person reads it: the gRPC code, the field at fault and why.
-fn refused(status: &tonic::Status) -> Failure {
+pub(crate) fn refused(status: &tonic::Status) -> Failure {
     Failure {
         code: EXIT_EVENT_REFUSED,
         message: format!("refused ({:?}): {}", status.code(), status.message()),
@@ -898,7 +899,7 @@ pub fn submit(
     let events: Vec<pb::SignedEvent> = signed.into_iter().map(|(_, event)| event).collect();
     let results = crate::runtime()?.block_on(async {
         use tokio_stream::StreamExt;
-        let mut client = ledger(&server.server).await?;
+        let mut client = ledger_client(&server.server).await?;
         let stream = client
             .submit_stream(tokio_stream::iter(events))
             .await

@@ -40,15 +40,20 @@ pub fn authority() -> Recorder {
     Recorder::new(authority_id(), PartyRole::Authority, authority_key())
 }
 
-/// A party with a key derived from its serial.
-pub fn party(serial: usize, role: PartyRole) -> Recorder {
+/// The key of [`party`] `serial`.
+pub fn party_key(serial: usize) -> SigningKey {
     let mut seed = [0u8; 32];
     seed[..8].copy_from_slice(&(serial as u64).to_be_bytes());
     seed[31] = 0x5E;
+    SigningKey::from_bytes(&seed)
+}
+
+/// A party with a key derived from its serial.
+pub fn party(serial: usize, role: PartyRole) -> Recorder {
     Recorder::new(
         party_id(district_synth::HUNNAN, serial),
         role,
-        SigningKey::from_bytes(&seed),
+        party_key(serial),
     )
 }
 

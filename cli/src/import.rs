@@ -1,0 +1,593 @@
+//! `foodtrace import`: a market's purchase inspection records (进货查验记录) from a CSV
+//! spreadsheet, each row signed here as one receipt and streamed to the node.
+//!
+//! # Columns
+//!
+//! The first row names the columns, in Chinese or English, in any order (a UTF-8 byte
+//! order mark, as spreadsheet programs write, is fine):
+//!
+//! | column | also accepted | what |
+//! |---|---|---|
+//! | `date` | 日期, 进货日期, 购进日期 | `2026-11-28`, `2026/11/28` or `2026年11月28日`, optionally followed by a time `06:30`; Beijing time |
+//! | `supplier` | 供货者, 供应商, 供货单位 | the supplier's unified social credit code (as registered) |
+//! | `product` | 品名, 产品名称, 商品名称 | the product, as the sheet has it (for people; the ledger knows the lot's product from its origin) |
+//! | `lot` | 批号, 批次, 批次号, 生产批号 | the lot id, as its producer recorded it |
+//! | `quantity` | 数量 | a decimal number |
+//! | `unit` | 单位 | `kg`, `箱`, ... |
+//! | `certificate` | 合格证编号, 合格证号, 承诺达标合格证编号 | the certificate checked (may be empty) |
+//! | `document` | 票据编号, 单据号, 凭证号 | the delivery note or invoice number (may be empty) |
+//!
+//! Columns named `error` or `错误` are ignored, so the rejects file (below) can be fixed
+//! and imported as it is. Row numbers are the spreadsheet's: the header is row 1.
+//!
+//! # What happens to a row
+//!
+//! It becomes a receipt (`--stage`, default market entry) of that lot from that
+//! supplier, occurring at the row's date (midnight Beijing time unless a time is given),
+//! signed with the importer's key. The event depends only on the row, so importing the
+//! same row again makes the very same event, which the node recognizes as already
+//! recorded: a rerun imports nothing twice, and an interrupted import is finished by
+//! simply running it again. Rows the importer or the node refuses are written, with the
+//! reason, to the rejects file (default `FILE.rejects.csv`).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone};
+use ledger_core::ids::{EventHash, LotId, PartyId};
+use ledger_core::model::{self, EventKind, Quantity, ReceivingSource, Stage, Text, limits};
+use ledger_proto::pb;
+
+use crate::ServerArgs;
+use crate::record::{EXIT_EVENT_REFUSED, SignerArgs};
+
+/// The columns, by the names the header may give them.
+const COLUMNS: [(Column, &[&str]); 8] = [
+    (Column::Date, &["date", "日期", "进货日期", "购进日期"]),
+    (
+        Column::Supplier,
+        &["supplier", "供货者", "供应商", "供货单位"],
+    ),
+    (
+        Column::Product,
+        &["product", "品名", "产品名称", "商品名称"],
+    ),
+    (Column::Lot, &["lot", "批号", "批次", "批次号", "生产批号"]),
+    (Column::Quantity, &["quantity", "数量"]),
+    (Column::Unit, &["unit", "单位"]),
+    (
+        Column::Certificate,
+        &[
+            "certificate",
+            "合格证编号",
+            "合格证号",
+            "承诺达标合格证编号",
+        ],
+    ),
+    (
+        Column::Document,
+        &["document", "票据编号", "单据号", "凭证号"],
+    ),
+];
+
+/// Header names the importer ignores (the rejects file's reason column).
+const IGNORED: [&str; 2] = ["error", "错误"];
+
+/// A column the importer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Column {
+    Date,
+    Supplier,
+    Product,
+    Lot,
+    Quantity,
+    Unit,
+    Certificate,
+    Document,
+}
+
+/// Columns that must be present (certificate and document may be left out).
+const REQUIRED: [Column; 6] = [
+    Column::Date,
+    Column::Supplier,
+    Column::Product,
+    Column::Lot,
+    Column::Quantity,
+    Column::Unit,
+];
+
+/// The template: the header in Chinese and English, and one example row.
+pub const TEMPLATE: &str = "\
+日期 date,供货者 supplier,品名 product,批号 lot,数量 quantity,单位 unit,合格证编号 certificate,票据编号 document
+2026-11-28,91210112MA0000101J,大白菜,HN-CAB-20261128-01,120,kg,HG-20261128-001,PS-0042
+";
+
+/// Where each column is in a file, and its header as written there.
+struct Layout {
+    index: HashMap<Column, (usize, String)>,
+}
+
+impl Layout {
+    /// The layout a header row gives, or what is wrong with it.
+    fn of(header: &csv::StringRecord) -> anyhow::Result<Layout> {
+        let mut index = HashMap::new();
+        for (i, name) in header.iter().enumerate() {
+            let name = name.trim_start_matches('\u{feff}').trim();
+            // "日期 date": either word names the column.
+            let column = name.split_whitespace().find_map(|word| {
+                let word = word.to_lowercase();
+                COLUMNS
+                    .iter()
+                    .find(|(_, names)| names.contains(&word.as_str()))
+                    .map(|(column, _)| *column)
+            });
+            match column {
+                Some(column) => {
+                    if index.insert(column, (i, name.to_owned())).is_some() {
+                        anyhow::bail!("row 1: column '{name}' appears twice");
+                    }
+                }
+                None if name
+                    .split_whitespace()
+                    .any(|w| IGNORED.contains(&w.to_lowercase().as_str())) => {}
+                None if name.is_empty() => {}
+                None => anyhow::bail!(
+                    "row 1: unknown column '{name}'; the columns are date, supplier, product, lot, quantity, unit, certificate, document (or 日期, 供货者, 品名, 批号, 数量, 单位, 合格证编号, 票据编号)"
+                ),
+            }
+        }
+        let missing: Vec<&str> = REQUIRED
+            .iter()
+            .filter(|c| !index.contains_key(c))
+            .map(|c| {
+                COLUMNS
+                    .iter()
+                    .find(|(column, _)| column == c)
+                    .map(|(_, names)| names[0])
+                    .unwrap_or("?")
+            })
+            .collect();
+        if !missing.is_empty() {
+            anyhow::bail!("row 1: missing column(s): {}", missing.join(", "));
+        }
+        Ok(Layout { index })
+    }
+
+    /// A cell (trimmed), and the column's header as written.
+    fn cell<'r>(&self, row: &'r csv::StringRecord, column: Column) -> (&'r str, &str) {
+        match self.index.get(&column) {
+            Some((i, name)) => (row.get(*i).unwrap_or("").trim(), name.as_str()),
+            None => ("", ""),
+        }
+    }
+}
+
+/// A row's date (and time), in Beijing time.
+fn row_time(text: &str) -> Result<DateTime<FixedOffset>, String> {
+    let beijing = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    let (date, time) = match text.split_once([' ', 'T']) {
+        Some((date, time)) => (date, Some(time.trim())),
+        None => (text, None),
+    };
+    let date = ["%Y-%m-%d", "%Y/%m/%d", "%Y年%m月%d日", "%Y.%m.%d"]
+        .iter()
+        .find_map(|format| NaiveDate::parse_from_str(date, format).ok())
+        .ok_or_else(|| format!("'{text}' is not a date like 2026-11-28"))?;
+    let time = match time {
+        None | Some("") => NaiveTime::MIN,
+        Some(time) => ["%H:%M", "%H:%M:%S"]
+            .iter()
+            .find_map(|format| NaiveTime::parse_from_str(time, format).ok())
+            .ok_or_else(|| format!("'{text}': the time is not like 06:30"))?,
+    };
+    beijing
+        .from_local_datetime(&date.and_time(time))
+        .single()
+        .ok_or_else(|| format!("'{text}' is not a valid time"))
+}
+
+/// A row as the receipt it records, or why not (naming the column as the header does).
+fn receipt(
+    layout: &Layout,
+    row: &csv::StringRecord,
+    stage: Stage,
+) -> Result<(DateTime<FixedOffset>, EventKind), String> {
+    let cell = |column| layout.cell(row, column);
+    let (date, date_name) = cell(Column::Date);
+    let occurred_at = row_time(date).map_err(|e| format!("{date_name}: {e}"))?;
+    let (supplier, name) = cell(Column::Supplier);
+    let supplier = PartyId::parse(supplier).map_err(|e| format!("{name}: {}", e.0))?;
+    let (product, name) = cell(Column::Product);
+    if product.is_empty() {
+        return Err(format!("{name}: is required"));
+    }
+    let (lot, name) = cell(Column::Lot);
+    let lot_id = LotId::parse(lot).map_err(|e| format!("{name}: {}", e.0))?;
+    let (amount, amount_name) = cell(Column::Quantity);
+    let (unit, unit_name) = cell(Column::Unit);
+    let quantity = Quantity::parse(amount, unit).map_err(|(part, e)| {
+        let name = if part == "unit" {
+            unit_name
+        } else {
+            amount_name
+        };
+        match part {
+            "amount" if !amount.is_empty() => format!("{name}: '{amount}' is not a number"),
+            _ => format!("{name}: {}", e.0),
+        }
+    })?;
+    let optional = |column| -> Result<Option<Text>, String> {
+        let (text, name) = cell(column);
+        if text.is_empty() {
+            return Ok(None);
+        }
+        Text::parse(text, limits::MAX_SHORT_TEXT)
+            .map(Some)
+            .map_err(|e| format!("{name}: {}", e.0))
+    };
+    let certificate_number = optional(Column::Certificate)?;
+    let documents_checked = optional(Column::Document)?.into_iter().collect();
+    Ok((
+        occurred_at,
+        EventKind::Receiving(
+            stage,
+            model::Receiving {
+                lot_id,
+                quantity,
+                source: ReceivingSource::Supplier(supplier),
+                certificate_number,
+                documents_checked,
+            },
+        ),
+    ))
+}
+
+/// How an import went.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Rows recorded now.
+    pub imported: usize,
+    /// Rows the ledger already held (imported before).
+    pub already: usize,
+    /// Rows that repeat an earlier row of the same file exactly.
+    pub repeated: usize,
+    /// Rows refused, with the row number and why.
+    pub refused: Vec<(usize, String)>,
+}
+
+/// What the import was asked to do.
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The CSV file (with `--template`: where to write the template).
+    pub file: PathBuf,
+    /// Write an empty template (the header and one example row) to FILE instead.
+    #[arg(long)]
+    pub template: bool,
+    /// The stage the receipts record: market_entry, warehouse, retail or canteen.
+    #[arg(long, default_value = "market_entry")]
+    pub stage: String,
+    /// Where to write the refused rows (default: FILE with `.rejects.csv`).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Check and sign every row, send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The signing key file of the market, shop or canteen that received.
+    #[arg(long, env = "FOODTRACE_KEY", required_unless_present = "template")]
+    pub key: Option<PathBuf>,
+    /// The party that received (its unified social credit code).
+    #[arg(
+        long = "as",
+        env = "FOODTRACE_PARTY",
+        value_name = "PARTY",
+        required_unless_present = "template"
+    )]
+    pub signer_party: Option<String>,
+    /// The node.
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Runs `import`.
+pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    if args.template {
+        if args.file.exists() {
+            anyhow::bail!("{} exists; not overwriting it", args.file.display());
+        }
+        std::fs::write(&args.file, TEMPLATE)
+            .with_context(|| format!("writing {}", args.file.display()))?;
+        writeln!(out, "wrote {}", args.file.display())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (Some(key), Some(signer_party)) = (&args.key, &args.signer_party) else {
+        anyhow::bail!("--key and --as name who signs the receipts");
+    };
+    let signer = SignerArgs {
+        key: key.clone(),
+        signer_party: signer_party.clone(),
+    }
+    .signer()?;
+    let stage: Stage = serde_json::from_value(serde_json::Value::String(args.stage.clone()))
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "--stage: '{}' is not one of market_entry, warehouse, retail, canteen",
+                args.stage
+            )
+        })?;
+    let rejects = args
+        .rejects
+        .clone()
+        .unwrap_or_else(|| rejects_path(&args.file));
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(bytes.as_slice());
+    let header = reader
+        .headers()
+        .with_context(|| format!("{}: row 1", args.file.display()))?
+        .clone();
+    let layout = Layout::of(&header)?;
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let number = i + 2;
+        let record = record.map_err(|e| anyhow::anyhow!("row {number}: {e}"))?;
+        rows.push((number, record));
+    }
+
+    let mut report = ImportReport::default();
+    // Signed events to send, each with its row; rows seen, by event hash.
+    let mut events: Vec<(usize, pb::SignedEvent)> = Vec::new();
+    let mut first_row: HashMap<EventHash, usize> = HashMap::new();
+    for (number, row) in &rows {
+        if row.iter().all(|cell| cell.trim().is_empty()) {
+            continue;
+        }
+        match receipt(&layout, row, stage) {
+            Err(reason) => report.refused.push((*number, reason)),
+            Ok((occurred_at, kind)) => {
+                let event = signer.sign(occurred_at, kind);
+                let hash = ledger_core::contract::event_hash(&event.body);
+                if first_row.insert(hash, *number).is_some() {
+                    report.repeated += 1;
+                    continue;
+                }
+                events.push((*number, event));
+            }
+        }
+    }
+    if args.dry_run {
+        writeln!(
+            out,
+            "{} rows checked and signed, {} refused, {} repeated; nothing sent (--dry-run)",
+            events.len(),
+            report.refused.len(),
+            report.repeated
+        )?;
+    } else {
+        send(&args.server.server, events, &mut report)?;
+        writeln!(
+            out,
+            "imported {} rows; {} already in the ledger; {} repeated in the file; {} refused",
+            report.imported,
+            report.already,
+            report.repeated,
+            report.refused.len()
+        )?;
+    }
+    report.refused.sort();
+    for (number, reason) in &report.refused {
+        writeln!(out, "row {number}: {reason}")?;
+    }
+    if report.refused.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    write_rejects(&rejects, &header, &rows, &report.refused)?;
+    writeln!(
+        out,
+        "refused rows written to {} (fix them there and import that file)",
+        rejects.display()
+    )?;
+    Ok(ExitCode::from(EXIT_EVENT_REFUSED))
+}
+
+/// `sheet.csv` → `sheet.rejects.csv`.
+fn rejects_path(file: &Path) -> PathBuf {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "import".into());
+    let stem = stem.strip_suffix(".rejects").unwrap_or(&stem);
+    file.with_file_name(format!("{stem}.rejects.csv"))
+}
+
+/// The refused rows as they were, with an `error` column, importable once fixed.
+fn write_rejects(
+    path: &Path,
+    header: &csv::StringRecord,
+    rows: &[(usize, csv::StringRecord)],
+    refused: &[(usize, String)],
+) -> anyhow::Result<()> {
+    let reasons: HashMap<usize, &str> = refused.iter().map(|(n, r)| (*n, r.as_str())).collect();
+    let error_column = header
+        .iter()
+        .position(|name| IGNORED.contains(&name.trim().to_lowercase().as_str()));
+    let mut writer =
+        csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut out_header: Vec<&str> = header.iter().collect();
+    if error_column.is_none() {
+        out_header.push("错误 error");
+    }
+    writer.write_record(&out_header)?;
+    for (number, row) in rows {
+        let Some(reason) = reasons.get(number) else {
+            continue;
+        };
+        let reason = format!("row {number}: {reason}");
+        let mut cells: Vec<&str> = (0..header.len())
+            .map(|i| row.get(i).unwrap_or(""))
+            .collect();
+        match error_column {
+            Some(i) => cells[i] = &reason,
+            None => cells.push(&reason),
+        }
+        writer.write_record(&cells)?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// Streams the events to the node, in order, with a progress bar on standard error, and
+/// records each answer in `report`.
+fn send(
+    server: &str,
+    events: Vec<(usize, pb::SignedEvent)>,
+    report: &mut ImportReport,
+) -> anyhow::Result<()> {
+    use tokio_stream::StreamExt;
+    let rows: Vec<usize> = events.iter().map(|(row, _)| *row).collect();
+    let progress = indicatif::ProgressBar::new(events.len() as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}")
+            .expect("a valid template"),
+    );
+    let runtime = crate::runtime()?;
+    let results = runtime.block_on(async {
+        let mut client = crate::record::ledger_client(server).await?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(1024);
+        let feeder = tokio::spawn(async move {
+            for (_, event) in events {
+                if sender.send(event).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut answers = client
+            .submit_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+            .await
+            .map_err(|status| crate::record::refused(&status))?
+            .into_inner();
+        let mut results = Vec::with_capacity(rows.len());
+        while let Some(answer) = answers.next().await {
+            let answer = answer.map_err(|status| crate::record::refused(&status))?;
+            results.push(answer);
+            progress.inc(1);
+        }
+        let _ = feeder.await;
+        Ok::<_, anyhow::Error>(results)
+    })?;
+    progress.finish_and_clear();
+    for (row, result) in rows.iter().zip(&results) {
+        match &result.outcome {
+            Some(pb::submit_result::Outcome::Receipt(receipt)) if receipt.duplicate => {
+                report.already += 1
+            }
+            Some(pb::submit_result::Outcome::Receipt(_)) => report.imported += 1,
+            Some(pb::submit_result::Outcome::Refusal(refusal)) => report
+                .refused
+                .push((*row, format!("refused by the node: {}", refusal.message))),
+            None => report
+                .refused
+                .push((*row, "no answer from the node".into())),
+        }
+    }
+    if results.len() < rows.len() {
+        anyhow::bail!(
+            "the node answered {} of {} rows; run the import again to finish it",
+            results.len(),
+            rows.len()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(header: &str) -> anyhow::Result<Layout> {
+        let mut reader = csv::Reader::from_reader(header.as_bytes());
+        Layout::of(&reader.headers().unwrap().clone())
+    }
+
+    #[test]
+    fn headers_in_chinese_english_or_both_in_any_order() {
+        for header in [
+            "date,supplier,product,lot,quantity,unit,certificate,document\n",
+            "\u{feff}日期,供货者,品名,批号,数量,单位,合格证编号,票据编号\n",
+            "数量,单位,批次,品名,供应商,进货日期\n",
+            "日期 date,供货者 supplier,品名 product,批号 lot,数量 quantity,单位 unit,错误 error\n",
+        ] {
+            let layout = layout(header).unwrap_or_else(|e| panic!("{header}: {e}"));
+            assert!(layout.index.len() >= 6, "{header}");
+        }
+        assert_eq!(
+            layout("日期,供货者,品名,批号,数量\n")
+                .err()
+                .unwrap()
+                .to_string(),
+            "row 1: missing column(s): unit"
+        );
+        assert!(
+            layout("日期,供货者,品名,批号,数量,单位,价格\n")
+                .err()
+                .unwrap()
+                .to_string()
+                .starts_with("row 1: unknown column '价格'")
+        );
+    }
+
+    #[test]
+    fn a_bad_cell_is_named_as_the_sheet_names_it() {
+        let layout = layout("日期,供货者,品名,批号,数量,单位\n").unwrap();
+        let row = csv::StringRecord::from(vec![
+            "2026-11-28",
+            "91210112MA0000101J",
+            "白菜",
+            "L1",
+            "ten",
+            "kg",
+        ]);
+        assert_eq!(
+            receipt(&layout, &row, Stage::MarketEntry).unwrap_err(),
+            "数量: 'ten' is not a number"
+        );
+        let row = csv::StringRecord::from(vec!["28/11", "x", "白菜", "L1", "1", "kg"]);
+        assert_eq!(
+            receipt(&layout, &row, Stage::MarketEntry).unwrap_err(),
+            "日期: '28/11' is not a date like 2026-11-28"
+        );
+    }
+
+    #[test]
+    fn dates_in_the_ways_sheets_write_them() {
+        let at = |text| row_time(text).unwrap().to_rfc3339();
+        assert_eq!(at("2026-11-28"), "2026-11-28T00:00:00+08:00");
+        assert_eq!(at("2026/11/28 06:30"), "2026-11-28T06:30:00+08:00");
+        assert_eq!(at("2026年11月28日"), "2026-11-28T00:00:00+08:00");
+        assert!(row_time("2026-02-30").is_err());
+    }
+
+    #[test]
+    fn the_template_is_importable_as_it_is() {
+        let mut reader = csv::Reader::from_reader(TEMPLATE.as_bytes());
+        let layout = Layout::of(&reader.headers().unwrap().clone()).unwrap();
+        let row = reader.records().next().unwrap().unwrap();
+        receipt(&layout, &row, Stage::MarketEntry).unwrap();
+    }
+
+    #[test]
+    fn rejects_files_are_named_after_the_sheet_and_not_nested() {
+        assert_eq!(
+            rejects_path(Path::new("/x/早市.csv")),
+            Path::new("/x/早市.rejects.csv")
+        );
+        assert_eq!(
+            rejects_path(Path::new("/x/早市.rejects.csv")),
+            Path::new("/x/早市.rejects.csv")
+        );
+    }
+}

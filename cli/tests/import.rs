@@ -1,0 +1,334 @@
+//! `foodtrace import` against a real node: a 10,000-row purchase inspection sheet with a
+//! few bad rows, imported, imported again, its rejects fixed and imported; and an import
+//! killed half-way (SIGKILL, the real binary) and started again.
+
+use std::path::Path;
+use std::process::Command;
+
+use district_synth::origin;
+use foodtrace_tests::{TestNode, authority, epoch, party, party_key};
+use ledger_core::model::PartyRole;
+use ledger_proto::pb;
+
+const N_ROWS: usize = 10_000;
+
+fn lot(i: usize) -> String {
+    format!("HN-CAB-{i:05}")
+}
+
+/// A node where a farm has recorded `n_lots` lots and a market is registered; returns
+/// the node, the market's key file and its party id.
+async fn node_with_lots(n_lots: usize, dir: &Path) -> (TestNode, String, String) {
+    use tokio_stream::StreamExt;
+    let node = TestNode::start().await;
+    let farm = party(1, PartyRole::Producer);
+    let market = party(2, PartyRole::WholesaleMarket);
+    let mut events = vec![
+        authority()
+            .register(epoch(), &farm, "浑南绿源蔬菜合作社", "210112")
+            .0,
+        authority()
+            .register(epoch(), &market, "浑南农产品批发市场", "210112")
+            .0,
+    ];
+    let day = foodtrace_tests::fixed_time(24 * 60);
+    for i in 0..n_lots {
+        events.push(
+            farm.sign(
+                day,
+                origin(
+                    &lot(i),
+                    "大白菜",
+                    "vegetable",
+                    "100",
+                    "kg",
+                    "2026-11-26",
+                    "HG-1",
+                ),
+            )
+            .0,
+        );
+    }
+    let refused = node
+        .ledger()
+        .await
+        .submit_stream(tokio_stream::iter(events))
+        .await
+        .unwrap()
+        .into_inner()
+        .map(|r| r.unwrap())
+        .filter(|r| !matches!(r.outcome, Some(pb::submit_result::Outcome::Receipt(_))))
+        .collect::<Vec<_>>()
+        .await;
+    assert!(refused.is_empty(), "{:?}", refused.first());
+    let key = dir.join("market.key");
+    ledger_node::keys::write_key_file(&key, &party_key(2)).unwrap();
+    (
+        node,
+        key.to_str().unwrap().to_owned(),
+        market.id().to_string(),
+    )
+}
+
+/// The sheet: row n (from 2) receives lot n-2; the given rows spoilt.
+fn sheet(path: &Path, n_rows: usize, farm: &str, spoil: &[(usize, &str)]) {
+    let mut text = String::from("日期,供货者,品名,批号,数量,单位,合格证编号,票据编号\n");
+    for i in 0..n_rows {
+        let row = i + 2;
+        let mut cells = [
+            "2026-11-27 05:30".to_owned(),
+            farm.to_owned(),
+            "大白菜".to_owned(),
+            lot(i),
+            "50".to_owned(),
+            "kg".to_owned(),
+            "HG-1".to_owned(),
+            format!("PS-{i:05}"),
+        ];
+        for (spoilt, how) in spoil {
+            if *spoilt == row {
+                let (column, value) = how.split_once('=').unwrap();
+                let column: usize = column.parse().unwrap();
+                cells[column] = value.to_owned();
+            }
+        }
+        text.push_str(&cells.join(","));
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn foodtrace() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_foodtrace"));
+    command
+        .env_remove("FOODTRACE_KEY")
+        .env_remove("FOODTRACE_PARTY");
+    command
+}
+
+fn import(file: &Path, key: &str, market: &str, node: &TestNode) -> (Option<i32>, String) {
+    let output = foodtrace()
+        .arg("import")
+        .arg(file)
+        .args(["--key", key, "--as", market, "--server", &node.grpc_url()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.is_empty() || output.status.code() != Some(0),
+        "{stderr}"
+    );
+    (output.status.code(), said)
+}
+
+async fn n_events(node: &TestNode) -> u64 {
+    let status: serde_json::Value = reqwest::get(format!("{}/v1/status", node.http_base()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    status["n_events"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sheet_with_bad_rows_imports_reports_and_reimports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, key, market) = node_with_lots(N_ROWS, dir.path()).await;
+    let farm = party(1, PartyRole::Producer).id().to_string();
+    let before = n_events(&node).await;
+    let file = dir.path().join("早市.csv");
+    sheet(
+        &file,
+        N_ROWS,
+        &farm,
+        &[
+            (17, "4=ten"),
+            (100, "0=2026-13-01"),
+            (2500, "3=NO-SUCH-LOT"),
+            (5000, "1=91210112MA000010"),
+            (7777, "5="),
+        ],
+    );
+    // Row 9001 repeats row 9000 exactly.
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    let repeated = text.lines().nth(8998).unwrap().to_owned();
+    text.push_str(&repeated);
+    text.push('\n');
+    std::fs::write(&file, &text).unwrap();
+
+    let (code, said) = tokio::task::spawn_blocking({
+        let (file, key, market) = (file.clone(), key.clone(), market.clone());
+        let node_grpc = node.grpc_url();
+        move || {
+            let output = foodtrace()
+                .arg("import")
+                .arg(&file)
+                .args(["--key", &key, "--as", &market, "--server", &node_grpc])
+                .output()
+                .unwrap();
+            (
+                output.status.code(),
+                String::from_utf8(output.stdout).unwrap(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(6), "{said}");
+    let good = N_ROWS - 5;
+    assert!(
+        said.starts_with(&format!(
+            "imported {good} rows; 0 already in the ledger; 1 repeated in the file; 5 refused\n"
+        )),
+        "{said}"
+    );
+    for line in [
+        "row 17: 数量: 'ten' is not a number",
+        "row 100: 日期: '2026-13-01' is not a date like 2026-11-28",
+        "row 2500: refused by the node: ",
+        "row 5000: 供货者: ",
+        "row 7777: 单位: ",
+    ] {
+        assert!(said.contains(line), "{line} in {said}");
+    }
+    assert_eq!(n_events(&node).await, before + good as u64);
+
+    // The rejects file: the five rows as they were, with the reason.
+    let rejects = dir.path().join("早市.rejects.csv");
+    let text = std::fs::read_to_string(&rejects).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    assert!(lines[0].ends_with(",错误 error"));
+    assert!(lines[1].contains(",ten,") && lines[1].contains("row 17: 数量"));
+
+    // Again: nothing new.
+    let (code, said) = import(&file, &key, &market, &node);
+    assert_eq!(code, Some(6));
+    assert!(
+        said.starts_with(&format!(
+            "imported 0 rows; {good} already in the ledger; 1 repeated in the file; 5 refused\n"
+        )),
+        "{said}"
+    );
+    assert_eq!(n_events(&node).await, before + good as u64);
+
+    // The clerk fixes four of the five in the rejects file and imports it as it is.
+    let fixed = text
+        .replace(",ten,", ",50,")
+        .replace("2026-13-01", "2026-11-27")
+        .replace("91210112MA000010,", &format!("{farm},"))
+        .replace(",,HG-1", ",kg,HG-1");
+    std::fs::write(&rejects, fixed).unwrap();
+    let (code, said) = import(&rejects, &key, &market, &node);
+    assert_eq!(code, Some(6), "{said}");
+    assert!(
+        said.starts_with(
+            "imported 4 rows; 0 already in the ledger; 0 repeated in the file; 1 refused\n"
+        ),
+        "{said}"
+    );
+    assert!(said.contains("row 2: refused by the node: ") || said.contains("NO-SUCH-LOT"));
+    assert_eq!(n_events(&node).await, before + good as u64 + 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_killed_half_way_finishes_when_run_again() {
+    use tokio_stream::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (node, key, market) = node_with_lots(N_ROWS, dir.path()).await;
+    let farm = party(1, PartyRole::Producer).id().to_string();
+    let before = n_events(&node).await;
+    let file = dir.path().join("sheet.csv");
+    sheet(&file, N_ROWS, &farm, &[]);
+
+    // Follow the log from a fifth of the way in: its first event says the import is
+    // under way, and the importer is killed right then.
+    let mut log = pb::log_client::LogClient::new(node.channel().await);
+    let mut follow = log
+        .follow(pb::FollowRequest {
+            from_sequence: before + (N_ROWS / 5) as u64,
+            until_caught_up: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_foodtrace"))
+        .arg("import")
+        .arg(&file)
+        .args(["--key", &key, "--as", &market, "--server", &node.grpc_url()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    follow.next().await.unwrap().unwrap();
+    assert!(child.try_wait().unwrap().is_none(), "still importing");
+    child.start_kill().unwrap(); // SIGKILL
+    let status = child.wait().await.unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    let part = n_events(&node).await - before;
+    assert!(
+        part > 0 && part < N_ROWS as u64,
+        "killed half-way: {part} rows in"
+    );
+
+    let (code, said) = tokio::task::spawn_blocking({
+        let file = file.clone();
+        let grpc = node.grpc_url();
+        move || {
+            let output = foodtrace()
+                .arg("import")
+                .arg(&file)
+                .args(["--key", &key, "--as", &market, "--server", &grpc])
+                .output()
+                .unwrap();
+            (
+                output.status.code(),
+                String::from_utf8(output.stdout).unwrap(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{said}");
+    // What the node committed after the kill (the rows already on their way) counts as
+    // already there too.
+    let counts: Vec<u64> = said
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .take(4)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let [imported, already, repeated, refused] = counts[..] else {
+        panic!("{said}")
+    };
+    assert_eq!((repeated, refused), (0, 0), "{said}");
+    assert_eq!(imported + already, N_ROWS as u64, "{said}");
+    assert!(already >= part && imported > 0, "{said}");
+    // Every row once.
+    assert_eq!(n_events(&node).await, before + N_ROWS as u64);
+}
+
+#[test]
+fn the_template_is_written_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("template.csv");
+    let output = foodtrace()
+        .args(["import", "--template"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("日期 date,供货者 supplier,品名 product,批号 lot"));
+    let again = foodtrace()
+        .args(["import", "--template"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+}
