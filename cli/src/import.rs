@@ -339,8 +339,9 @@ pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     }
 
     let mut report = ImportReport::default();
-    // Signed events to send, each with its row; rows seen, by event hash.
-    let mut events: Vec<(usize, pb::SignedEvent)> = Vec::new();
+    // Encoded event bodies to sign and send, each with its row; rows seen, by event
+    // hash (a body's hash: signing comes later, while the stream runs).
+    let mut events: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut first_row: HashMap<EventHash, usize> = HashMap::new();
     for (number, row) in &rows {
         if row.iter().all(|cell| cell.trim().is_empty()) {
@@ -349,17 +350,20 @@ pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         match receipt(&layout, row, stage) {
             Err(reason) => report.refused.push((*number, reason)),
             Ok((occurred_at, kind)) => {
-                let event = signer.sign(occurred_at, kind);
-                let hash = ledger_core::contract::event_hash(&event.body);
+                let body = ledger_proto::encode_body(&signer.body(occurred_at, kind));
+                let hash = ledger_core::contract::event_hash(&body);
                 if first_row.insert(hash, *number).is_some() {
                     report.repeated += 1;
                     continue;
                 }
-                events.push((*number, event));
+                events.push((*number, body));
             }
         }
     }
     if args.dry_run {
+        for (_, body) in &events {
+            signer.sign_bytes(body);
+        }
         writeln!(
             out,
             "{} rows checked and signed, {} refused, {} repeated; nothing sent (--dry-run)",
@@ -368,7 +372,7 @@ pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             report.repeated
         )?;
     } else {
-        send(&args.server.server, events, &mut report)?;
+        send(&args.server.server, signer, events, &mut report)?;
         writeln!(
             out,
             "imported {} rows; {} already in the ledger; {} repeated in the file; {} refused",
@@ -440,11 +444,13 @@ fn write_rejects(
     Ok(())
 }
 
-/// Streams the events to the node, in order, with a progress bar on standard error, and
-/// records each answer in `report`.
+/// Signs the bodies and streams them to the node, in order, signing on one core while
+/// the node admits on the other, with a progress bar on standard error; records each
+/// answer in `report`.
 fn send(
     server: &str,
-    events: Vec<(usize, pb::SignedEvent)>,
+    signer: ledger_proto::Signer,
+    events: Vec<(usize, Vec<u8>)>,
     report: &mut ImportReport,
 ) -> anyhow::Result<()> {
     use tokio_stream::StreamExt;
@@ -458,9 +464,9 @@ fn send(
     let results = runtime.block_on(async {
         let mut client = crate::record::ledger_client(server).await?;
         let (sender, receiver) = tokio::sync::mpsc::channel(1024);
-        let feeder = tokio::spawn(async move {
-            for (_, event) in events {
-                if sender.send(event).await.is_err() {
+        let feeder = tokio::task::spawn_blocking(move || {
+            for (_, body) in events {
+                if sender.blocking_send(signer.sign_bytes(&body)).is_err() {
                     break;
                 }
             }

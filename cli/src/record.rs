@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use ledger_core::ids::{EventHash, KeyId, LotId, PartyId};
 use ledger_core::model::{
     self, CertificateBasis, EventKind, InspectionKind, InspectionResult, KeyGrant, LotInfo,
@@ -88,7 +88,8 @@ pub enum RegistryCommand {
         /// Its public key (64 hex digits, as `keygen` printed it).
         #[arg(long)]
         public_key: String,
-        /// The key signs events from this time (RFC 3339; default now).
+        /// The key signs events that occurred from this time (RFC 3339; default: the
+        /// start of today, Beijing time, so records of this morning can be signed).
         #[arg(long)]
         valid_from: Option<String>,
         /// Who signs (the authority).
@@ -105,7 +106,8 @@ pub enum RegistryCommand {
         /// The new public key (64 hex digits).
         #[arg(long)]
         public_key: String,
-        /// The key signs events from this time (RFC 3339; default now).
+        /// The key signs events that occurred from this time (RFC 3339; default: the
+        /// start of today, Beijing time).
         #[arg(long)]
         valid_from: Option<String>,
         /// Who signs (the authority).
@@ -177,6 +179,15 @@ pub fn now() -> DateTime<FixedOffset> {
     chrono::SubsecRound::trunc_subsecs(Utc::now().with_timezone(&beijing), 3)
 }
 
+/// Midnight at the start of today, Beijing time.
+fn start_of_today() -> DateTime<FixedOffset> {
+    let now = now();
+    now.timezone()
+        .from_local_datetime(&now.date_naive().and_time(chrono::NaiveTime::MIN))
+        .single()
+        .unwrap_or(now)
+}
+
 fn party_id(text: &str, what: &str) -> anyhow::Result<PartyId> {
     PartyId::parse(text).map_err(|e| anyhow::anyhow!("{what}: {e}"))
 }
@@ -199,7 +210,10 @@ fn grant(public_key: &str, valid_from: Option<&str>) -> anyhow::Result<KeyGrant>
     Ok(KeyGrant {
         key_id: KeyId::of_public_key(&bytes),
         public_key: bytes,
-        valid_from: time_or_now(valid_from, "--valid-from")?,
+        valid_from: match valid_from {
+            Some(text) => time_or_now(Some(text), "--valid-from")?,
+            None => start_of_today(),
+        },
         valid_until: None,
     })
 }
