@@ -45,11 +45,25 @@ use crate::ServerArgs;
 use crate::record::{EXIT_EVENT_REFUSED, SignerArgs};
 
 /// The columns, by the names the header may give them.
-const COLUMNS: [(Column, &[&str]); 8] = [
-    (Column::Date, &["date", "日期", "进货日期", "购进日期"]),
+const COLUMNS: [(Column, &[&str]); 9] = [
+    (
+        Column::Date,
+        &[
+            "date",
+            "日期",
+            "进货日期",
+            "购进日期",
+            "销售日期",
+            "出货日期",
+        ],
+    ),
     (
         Column::Supplier,
         &["supplier", "供货者", "供应商", "供货单位"],
+    ),
+    (
+        Column::Recipient,
+        &["recipient", "购货者", "收货方", "购货单位", "收货单位"],
     ),
     (
         Column::Product,
@@ -81,6 +95,7 @@ const IGNORED: [&str; 2] = ["error", "错误"];
 enum Column {
     Date,
     Supplier,
+    Recipient,
     Product,
     Lot,
     Quantity,
@@ -89,8 +104,8 @@ enum Column {
     Document,
 }
 
-/// Columns that must be present (certificate and document may be left out).
-const REQUIRED: [Column; 6] = [
+/// Columns a sheet of receipts must have (certificate and document may be left out).
+const RECEIPT_COLUMNS: [Column; 6] = [
     Column::Date,
     Column::Supplier,
     Column::Product,
@@ -99,10 +114,36 @@ const REQUIRED: [Column; 6] = [
     Column::Unit,
 ];
 
-/// The template: the header in Chinese and English, and one example row.
+/// Columns a sheet of shipments must have.
+const SHIPMENT_COLUMNS: [Column; 7] = [
+    Column::Date,
+    Column::Recipient,
+    Column::Product,
+    Column::Lot,
+    Column::Quantity,
+    Column::Unit,
+    Column::Document,
+];
+
+/// What a sheet records.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SheetKind {
+    /// Purchase inspection records (进货查验记录): one receipt a row.
+    Receipts,
+    /// Sales and delivery records (销售/出货记录): one shipment a row.
+    Shipments,
+}
+
+/// The receipts template: the header in Chinese and English, and one example row.
 pub const TEMPLATE: &str = "\
 日期 date,供货者 supplier,品名 product,批号 lot,数量 quantity,单位 unit,合格证编号 certificate,票据编号 document
 2026-11-28,91210112MA0000101J,大白菜,HN-CAB-20261128-01,120,kg,HG-20261128-001,PS-0042
+";
+
+/// The shipments template.
+pub const SHIPMENT_TEMPLATE: &str = "\
+日期 date,购货者 recipient,品名 product,批号 lot,数量 quantity,单位 unit,合格证编号 certificate,票据编号 document
+2026-11-28,91210112MA0000101J,大白菜,HN-CAB-20261128-01,40,kg,HG-20261128-001,XS-0107
 ";
 
 /// Where each column is in a file, and its header as written there.
@@ -112,7 +153,7 @@ struct Layout {
 
 impl Layout {
     /// The layout a header row gives, or what is wrong with it.
-    fn of(header: &csv::StringRecord) -> anyhow::Result<Layout> {
+    fn of(header: &csv::StringRecord, kind: SheetKind) -> anyhow::Result<Layout> {
         let mut index = HashMap::new();
         for (i, name) in header.iter().enumerate() {
             let name = name.trim_start_matches('\u{feff}').trim();
@@ -135,11 +176,15 @@ impl Layout {
                     .any(|w| IGNORED.contains(&w.to_lowercase().as_str())) => {}
                 None if name.is_empty() => {}
                 None => anyhow::bail!(
-                    "row 1: unknown column '{name}'; the columns are date, supplier, product, lot, quantity, unit, certificate, document (or 日期, 供货者, 品名, 批号, 数量, 单位, 合格证编号, 票据编号)"
+                    "row 1: unknown column '{name}'; the columns are date, supplier (receipts) or recipient (shipments), product, lot, quantity, unit, certificate, document (or 日期, 供货者 or 购货者, 品名, 批号, 数量, 单位, 合格证编号, 票据编号)"
                 ),
             }
         }
-        let missing: Vec<&str> = REQUIRED
+        let required: &[Column] = match kind {
+            SheetKind::Receipts => &RECEIPT_COLUMNS,
+            SheetKind::Shipments => &SHIPMENT_COLUMNS,
+        };
+        let missing: Vec<&str> = required
             .iter()
             .filter(|c| !index.contains_key(c))
             .map(|c| {
@@ -151,7 +196,11 @@ impl Layout {
             })
             .collect();
         if !missing.is_empty() {
-            anyhow::bail!("row 1: missing column(s): {}", missing.join(", "));
+            let hint = match (kind, index.contains_key(&Column::Recipient)) {
+                (SheetKind::Receipts, true) => " (a sheet of shipments? pass --kind shipments)",
+                _ => "",
+            };
+            anyhow::bail!("row 1: missing column(s): {}{hint}", missing.join(", "));
         }
         Ok(Layout { index })
     }
@@ -189,17 +238,37 @@ fn row_time(text: &str) -> Result<DateTime<FixedOffset>, String> {
         .ok_or_else(|| format!("'{text}' is not a valid time"))
 }
 
-/// A row as the receipt it records, or why not (naming the column as the header does).
-fn receipt(
+/// The signer's first event holding each lot (its origin, receipt, shipment or
+/// transform of it): what a shipment row links as the shipper's previous event. The
+/// first never changes once it exists, so a row makes the same shipment on every run.
+pub type Holdings = HashMap<LotId, EventHash>;
+
+/// What the sheet says to record, for the signer.
+pub struct Sheet {
+    /// Receipts or shipments.
+    pub kind: SheetKind,
+    /// The stage receipts record.
+    pub stage: Stage,
+}
+
+/// A row as the event it records, or why not (naming the column as the header does).
+fn row_event(
     layout: &Layout,
     row: &csv::StringRecord,
-    stage: Stage,
+    sheet: &Sheet,
+    holdings: &Holdings,
 ) -> Result<(DateTime<FixedOffset>, EventKind), String> {
     let cell = |column| layout.cell(row, column);
+    let party = |column| -> Result<PartyId, String> {
+        let (text, name) = cell(column);
+        PartyId::parse(text).map_err(|e| format!("{name}: {}", e.0))
+    };
     let (date, date_name) = cell(Column::Date);
     let occurred_at = row_time(date).map_err(|e| format!("{date_name}: {e}"))?;
-    let (supplier, name) = cell(Column::Supplier);
-    let supplier = PartyId::parse(supplier).map_err(|e| format!("{name}: {}", e.0))?;
+    let counterpart = match sheet.kind {
+        SheetKind::Receipts => party(Column::Supplier)?,
+        SheetKind::Shipments => party(Column::Recipient)?,
+    };
     let (product, name) = cell(Column::Product);
     if product.is_empty() {
         return Err(format!("{name}: is required"));
@@ -229,20 +298,77 @@ fn receipt(
             .map_err(|e| format!("{name}: {}", e.0))
     };
     let certificate_number = optional(Column::Certificate)?;
-    let documents_checked = optional(Column::Document)?.into_iter().collect();
-    Ok((
-        occurred_at,
-        EventKind::Receiving(
-            stage,
+    let document = optional(Column::Document)?;
+    let kind = match sheet.kind {
+        SheetKind::Receipts => EventKind::Receiving(
+            sheet.stage,
             model::Receiving {
                 lot_id,
                 quantity,
-                source: ReceivingSource::Supplier(supplier),
+                source: ReceivingSource::Supplier(counterpart),
                 certificate_number,
-                documents_checked,
+                documents_checked: document.into_iter().collect(),
             },
         ),
-    ))
+        SheetKind::Shipments => {
+            let (_, document_name) = cell(Column::Document);
+            let document_number =
+                document.ok_or_else(|| format!("{document_name}: is required for a shipment"))?;
+            let previous_event = *holdings.get(&lot_id).ok_or_else(|| {
+                format!("{name}: the ledger has no record of this party holding lot '{lot_id}' (an origin or a receipt of it)")
+            })?;
+            EventKind::Ship(model::Shipment {
+                lot_id,
+                quantity,
+                recipient: counterpart,
+                document_number,
+                previous_event,
+            })
+        }
+    };
+    Ok((occurred_at, kind))
+}
+
+/// The signer's first holding event of each lot, read from the node.
+async fn holdings(
+    client: &mut pb::ledger_client::LedgerClient<tonic::transport::Channel>,
+    signer: &PartyId,
+    lots: impl IntoIterator<Item = LotId>,
+) -> anyhow::Result<Holdings> {
+    let mut found = Holdings::new();
+    for lot_id in lots {
+        let mut after_sequence = None;
+        'pages: loop {
+            let page = client
+                .list_lot_events(pb::ListLotEventsRequest {
+                    lot_id: lot_id.to_string(),
+                    after_sequence,
+                    limit: 1000,
+                })
+                .await
+                .map_err(|status| crate::record::refused(&status))?
+                .into_inner();
+            for recorded in page.events {
+                let Some(event) = recorded.event else {
+                    continue;
+                };
+                let Ok(event) = ledger_proto::decode_signed_event(event) else {
+                    continue;
+                };
+                if event.body().holding() == Some((&lot_id, signer)) {
+                    let hash = EventHash::from_slice(&recorded.event_hash)
+                        .map_err(|e| anyhow::anyhow!("the node sent an event hash that {e}"))?;
+                    found.insert(lot_id.clone(), hash);
+                    break 'pages;
+                }
+            }
+            match page.next_after_sequence {
+                Some(next) => after_sequence = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// How an import went.
@@ -266,6 +392,10 @@ pub struct ImportArgs {
     /// Write an empty template (the header and one example row) to FILE instead.
     #[arg(long)]
     pub template: bool,
+    /// What the sheet records: receipts (进货查验记录, the default) or shipments
+    /// (销售/出货记录; each links the importer's first record of holding the lot).
+    #[arg(long, value_enum, default_value = "receipts")]
+    pub kind: SheetKind,
     /// The stage the receipts record: market_entry, warehouse, retail or canteen.
     #[arg(long, default_value = "market_entry")]
     pub stage: String,
@@ -297,7 +427,11 @@ pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         if args.file.exists() {
             anyhow::bail!("{} exists; not overwriting it", args.file.display());
         }
-        std::fs::write(&args.file, TEMPLATE)
+        let template = match args.kind {
+            SheetKind::Receipts => TEMPLATE,
+            SheetKind::Shipments => SHIPMENT_TEMPLATE,
+        };
+        std::fs::write(&args.file, template)
             .with_context(|| format!("writing {}", args.file.display()))?;
         writeln!(out, "wrote {}", args.file.display())?;
         return Ok(ExitCode::SUCCESS);
@@ -330,7 +464,7 @@ pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         .headers()
         .with_context(|| format!("{}: row 1", args.file.display()))?
         .clone();
-    let layout = Layout::of(&header)?;
+    let layout = Layout::of(&header, args.kind)?;
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let number = i + 2;
@@ -338,6 +472,24 @@ pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         rows.push((number, record));
     }
 
+    let runtime = crate::runtime()?;
+    let holdings = match args.kind {
+        SheetKind::Receipts => Holdings::new(),
+        SheetKind::Shipments => {
+            let lots: std::collections::BTreeSet<LotId> = rows
+                .iter()
+                .filter_map(|(_, row)| LotId::parse(layout.cell(row, Column::Lot).0).ok())
+                .collect();
+            runtime.block_on(async {
+                let mut client = crate::record::ledger_client(&args.server.server).await?;
+                holdings(&mut client, signer.party_id(), lots).await
+            })?
+        }
+    };
+    let sheet = Sheet {
+        kind: args.kind,
+        stage,
+    };
     let mut report = ImportReport::default();
     // Encoded event bodies to sign and send, each with its row; rows seen, by event
     // hash (a body's hash: signing comes later, while the stream runs).
@@ -347,7 +499,7 @@ pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         if row.iter().all(|cell| cell.trim().is_empty()) {
             continue;
         }
-        match receipt(&layout, row, stage) {
+        match row_event(&layout, row, &sheet, &holdings) {
             Err(reason) => report.refused.push((*number, reason)),
             Ok((occurred_at, kind)) => {
                 let body = ledger_proto::encode_body(&signer.body(occurred_at, kind));
@@ -372,11 +524,11 @@ pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             report.repeated
         )?;
     } else {
-        send(&args.server.server, signer, events, &mut report)?;
+        send(&runtime, &args.server.server, signer, events, &mut report)?;
         writeln!(
             out,
-            "imported {} rows; {} already in the ledger; {} repeated in the file; {} refused",
-            report.imported,
+            "imported {}; {} already in the ledger; {} repeated in the file; {} refused",
+            rows_count(report.imported),
             report.already,
             report.repeated,
             report.refused.len()
@@ -396,6 +548,15 @@ pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         rejects.display()
     )?;
     Ok(ExitCode::from(EXIT_EVENT_REFUSED))
+}
+
+/// "1 row", "2 rows".
+fn rows_count(n: usize) -> String {
+    if n == 1 {
+        "1 row".into()
+    } else {
+        format!("{n} rows")
+    }
 }
 
 /// `sheet.csv` → `sheet.rejects.csv`.
@@ -448,6 +609,7 @@ fn write_rejects(
 /// the node admits on the other, with a progress bar on standard error; records each
 /// answer in `report`.
 fn send(
+    runtime: &tokio::runtime::Runtime,
     server: &str,
     signer: ledger_proto::Signer,
     events: Vec<(usize, Vec<u8>)>,
@@ -460,7 +622,6 @@ fn send(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}")
             .expect("a valid template"),
     );
-    let runtime = crate::runtime()?;
     let results = runtime.block_on(async {
         let mut client = crate::record::ledger_client(server).await?;
         let (sender, receiver) = tokio::sync::mpsc::channel(1024);
@@ -514,9 +675,14 @@ fn send(
 mod tests {
     use super::*;
 
+    const RECEIPTS: Sheet = Sheet {
+        kind: SheetKind::Receipts,
+        stage: Stage::MarketEntry,
+    };
+
     fn layout(header: &str) -> anyhow::Result<Layout> {
         let mut reader = csv::Reader::from_reader(header.as_bytes());
-        Layout::of(&reader.headers().unwrap().clone())
+        Layout::of(&reader.headers().unwrap().clone(), SheetKind::Receipts)
     }
 
     #[test]
@@ -558,12 +724,12 @@ mod tests {
             "kg",
         ]);
         assert_eq!(
-            receipt(&layout, &row, Stage::MarketEntry).unwrap_err(),
+            row_event(&layout, &row, &RECEIPTS, &Holdings::new()).unwrap_err(),
             "数量: 'ten' is not a number"
         );
         let row = csv::StringRecord::from(vec!["28/11", "x", "白菜", "L1", "1", "kg"]);
         assert_eq!(
-            receipt(&layout, &row, Stage::MarketEntry).unwrap_err(),
+            row_event(&layout, &row, &RECEIPTS, &Holdings::new()).unwrap_err(),
             "日期: '28/11' is not a date like 2026-11-28"
         );
     }
@@ -580,9 +746,9 @@ mod tests {
     #[test]
     fn the_template_is_importable_as_it_is() {
         let mut reader = csv::Reader::from_reader(TEMPLATE.as_bytes());
-        let layout = Layout::of(&reader.headers().unwrap().clone()).unwrap();
+        let layout = Layout::of(&reader.headers().unwrap().clone(), SheetKind::Receipts).unwrap();
         let row = reader.records().next().unwrap().unwrap();
-        receipt(&layout, &row, Stage::MarketEntry).unwrap();
+        row_event(&layout, &row, &RECEIPTS, &Holdings::new()).unwrap();
     }
 
     #[test]

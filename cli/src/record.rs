@@ -304,7 +304,8 @@ fn serde_plain<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, serde_js
 
 fn print_party(out: &mut dyn Write, party: &pb::Party) -> anyhow::Result<()> {
     let role = ledger_proto::role_from_wire(party.role)
-        .map(|role| format!("{role:?}"))
+        .and_then(|role| serde_json::to_value(role).ok())
+        .and_then(|name| name.as_str().map(str::to_owned))
         .unwrap_or_else(|| party.role.to_string());
     let status = match pb::PartyStatus::try_from(party.status) {
         Ok(pb::PartyStatus::Active) => "active",

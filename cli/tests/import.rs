@@ -23,12 +23,16 @@ async fn node_with_lots(n_lots: usize, dir: &Path) -> (TestNode, String, String)
     let node = TestNode::start().await;
     let farm = party(1, PartyRole::Producer);
     let market = party(2, PartyRole::WholesaleMarket);
+    let shop = party(4, PartyRole::Retailer);
     let mut events = vec![
         authority()
             .register(epoch(), &farm, "浑南绿源蔬菜合作社", "210112")
             .0,
         authority()
             .register(epoch(), &market, "浑南农产品批发市场", "210112")
+            .0,
+        authority()
+            .register(epoch(), &shop, "浑南生鲜超市", "210112")
             .0,
     ];
     let day = foodtrace_tests::fixed_time(24 * 60);
@@ -106,12 +110,26 @@ fn foodtrace() -> Command {
     command
 }
 
-fn import(file: &Path, key: &str, market: &str, node: &TestNode) -> (Option<i32>, String) {
-    let output = foodtrace()
-        .arg("import")
-        .arg(file)
-        .args(["--key", key, "--as", market, "--server", &node.grpc_url()])
-        .output()
+/// Runs the real binary's `import` (off the runtime the node runs on); its exit code and
+/// what it printed.
+async fn import_with(
+    file: &Path,
+    extra: &[&str],
+    key: &str,
+    market: &str,
+    node: &TestNode,
+) -> (Option<i32>, String) {
+    let mut command = foodtrace();
+    command.arg("import").arg(file).args(extra).args([
+        "--key",
+        key,
+        "--as",
+        market,
+        "--server",
+        &node.grpc_url(),
+    ]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
         .unwrap();
     let said = String::from_utf8(output.stdout).unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
@@ -119,7 +137,11 @@ fn import(file: &Path, key: &str, market: &str, node: &TestNode) -> (Option<i32>
         stderr.is_empty() || output.status.code() != Some(0),
         "{stderr}"
     );
-    (output.status.code(), said)
+    (output.status.code(), said + &stderr)
+}
+
+async fn import(file: &Path, key: &str, market: &str, node: &TestNode) -> (Option<i32>, String) {
+    import_with(file, &[], key, market, node).await
 }
 
 async fn n_events(node: &TestNode) -> u64 {
@@ -204,7 +226,7 @@ async fn a_sheet_with_bad_rows_imports_reports_and_reimports_nothing() {
     assert!(lines[1].contains(",ten,") && lines[1].contains("row 17: 数量"));
 
     // Again: nothing new.
-    let (code, said) = import(&file, &key, &market, &node);
+    let (code, said) = import(&file, &key, &market, &node).await;
     assert_eq!(code, Some(6));
     assert!(
         said.starts_with(&format!(
@@ -221,7 +243,7 @@ async fn a_sheet_with_bad_rows_imports_reports_and_reimports_nothing() {
         .replace("91210112MA000010,", &format!("{farm},"))
         .replace(",,HG-1", ",kg,HG-1");
     std::fs::write(&rejects, fixed).unwrap();
-    let (code, said) = import(&rejects, &key, &market, &node);
+    let (code, said) = import(&rejects, &key, &market, &node).await;
     assert_eq!(code, Some(6), "{said}");
     assert!(
         said.starts_with(
@@ -331,4 +353,73 @@ fn the_template_is_written_once() {
         .output()
         .unwrap();
     assert!(!again.status.success());
+}
+
+/// A sheet of shipments: each row links the market's receipt of the lot (its first
+/// record of holding it); a lot the market never received, or a row without a delivery
+/// note number, is refused by row; a rerun records nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipments_link_the_importers_receipt_of_each_lot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, key, market) = node_with_lots(60, dir.path()).await;
+    let farm = party(1, PartyRole::Producer).id().to_string();
+    let shop = party(4, PartyRole::Retailer).id().to_string();
+    let receipts = dir.path().join("进货.csv");
+    sheet(&receipts, 50, &farm, &[]);
+    let (code, said) = import(&receipts, &key, &market, &node).await;
+    assert_eq!(code, Some(0), "{said}");
+    let before = n_events(&node).await;
+
+    let shipments = dir.path().join("出货.csv");
+    let mut text = String::from("销售日期,购货者,品名,批号,数量,单位,票据编号\n");
+    for i in 0..50 {
+        text.push_str(&format!(
+            "2026-11-27 09:00,{shop},大白菜,{},20,kg,XS-{i:03}\n",
+            lot(i)
+        ));
+    }
+    // Lot 55 exists, but the market never received it; row 53 has no delivery note.
+    text.push_str(&format!(
+        "2026-11-27 09:00,{shop},大白菜,{},20,kg,XS-055\n",
+        lot(55)
+    ));
+    text.push_str(&format!(
+        "2026-11-27 09:00,{shop},大白菜,{},20,kg,\n",
+        lot(7)
+    ));
+    std::fs::write(&shipments, text).unwrap();
+
+    // Without --kind shipments, the sheet's columns say what is wrong.
+    let (code, said) = import(&shipments, &key, &market, &node).await;
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("pass --kind shipments"), "{said}");
+
+    let shipped = ["--kind", "shipments"];
+    let (code, said) = import_with(&shipments, &shipped, &key, &market, &node).await;
+    assert_eq!(code, Some(6), "{said}");
+    assert!(
+        said.starts_with(
+            "imported 50 rows; 0 already in the ledger; 0 repeated in the file; 2 refused\n"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "row 52: 批号: the ledger has no record of this party holding lot '{}'",
+            lot(55)
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains("row 53: 票据编号: is required for a shipment"),
+        "{said}"
+    );
+    assert_eq!(n_events(&node).await, before + 50);
+
+    let (_, said) = import_with(&shipments, &shipped, &key, &market, &node).await;
+    assert!(
+        said.starts_with("imported 0 rows; 50 already in the ledger;"),
+        "{said}"
+    );
+    assert_eq!(n_events(&node).await, before + 50);
 }
