@@ -1,5 +1,6 @@
-//! `foodtrace import`: a market's purchase inspection records (进货查验记录) from a CSV
-//! spreadsheet, each row signed here as one receipt and streamed to the node.
+//! `foodtrace import`: a market's purchase inspection records (进货查验记录), or its sales
+//! and delivery records (`--kind shipments`), from a CSV spreadsheet, each row signed
+//! here as one receipt (or shipment) and streamed to the node.
 //!
 //! # Columns
 //!
@@ -9,13 +10,14 @@
 //! | column | also accepted | what |
 //! |---|---|---|
 //! | `date` | 日期, 进货日期, 购进日期 | `2026-11-28`, `2026/11/28` or `2026年11月28日`, optionally followed by a time `06:30`; Beijing time |
-//! | `supplier` | 供货者, 供应商, 供货单位 | the supplier's unified social credit code (as registered) |
+//! | `supplier` | 供货者, 供应商, 供货单位 | receipts: the supplier's unified social credit code (as registered) |
+//! | `recipient` | 购货者, 收货方, 购货单位, 收货单位 | shipments: the recipient's code |
 //! | `product` | 品名, 产品名称, 商品名称 | the product, as the sheet has it (for people; the ledger knows the lot's product from its origin) |
 //! | `lot` | 批号, 批次, 批次号, 生产批号 | the lot id, as its producer recorded it |
 //! | `quantity` | 数量 | a decimal number |
 //! | `unit` | 单位 | `kg`, `箱`, ... |
 //! | `certificate` | 合格证编号, 合格证号, 承诺达标合格证编号 | the certificate checked (may be empty) |
-//! | `document` | 票据编号, 单据号, 凭证号 | the delivery note or invoice number (may be empty) |
+//! | `document` | 票据编号, 单据号, 凭证号 | the delivery note or invoice number (may be empty for receipts; required for shipments) |
 //!
 //! Columns named `error` or `错误` are ignored, so the rejects file (below) can be fixed
 //! and imported as it is. Row numbers are the spreadsheet's: the header is row 1.
@@ -27,8 +29,11 @@
 //! signed with the importer's key. The event depends only on the row, so importing the
 //! same row again makes the very same event, which the node recognizes as already
 //! recorded: a rerun imports nothing twice, and an interrupted import is finished by
-//! simply running it again. Rows the importer or the node refuses are written, with the
-//! reason, to the rejects file (default `FILE.rejects.csv`).
+//! simply running it again. A shipment row becomes a SHIP of the lot to the recipient,
+//! linking the importer's *first* record of holding the lot (its origin or receipt,
+//! looked up on the node): the first never changes once recorded, so a shipment row too
+//! makes the same event on every run. Rows the importer or the node refuses are written,
+//! with the reason, to the rejects file (default `FILE.rejects.csv`).
 
 use std::collections::HashMap;
 use std::io::Write;
