@@ -336,30 +336,37 @@ fn print_party(out: &mut dyn Write, party: &pb::Party) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `registry status`: a party's entry, as the node's registry holds it.
+fn status(
+    runtime: &tokio::runtime::Runtime,
+    party: &str,
+    server: &ServerArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let party = party_id(party, "party")?;
+    let entry = runtime.block_on(async {
+        let mut client = registry(&server.server).await?;
+        client
+            .get_party(pb::GetPartyRequest {
+                party_id: party.to_string(),
+            })
+            .await
+            .map_err(|status| Failure {
+                code: if status.code() == tonic::Code::NotFound {
+                    crate::api::EXIT_NOT_FOUND
+                } else {
+                    1
+                },
+                message: status.message().to_owned(),
+            })
+    })?;
+    print_party(out, &entry.into_inner())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs a registry command.
 pub fn registry_command(command: RegistryCommand, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let runtime = crate::runtime()?;
-    if let RegistryCommand::Status { party, server } = &command {
-        let party = party_id(party, "party")?;
-        let entry = runtime.block_on(async {
-            let mut client = registry(&server.server).await?;
-            client
-                .get_party(pb::GetPartyRequest {
-                    party_id: party.to_string(),
-                })
-                .await
-                .map_err(|status| Failure {
-                    code: if status.code() == tonic::Code::NotFound {
-                        crate::api::EXIT_NOT_FOUND
-                    } else {
-                        1
-                    },
-                    message: status.message().to_owned(),
-                })
-        })?;
-        print_party(out, &entry.into_inner())?;
-        return Ok(ExitCode::SUCCESS);
-    }
     let (signer_args, server, kind) = match command {
         RegistryCommand::Register {
             party,
@@ -435,7 +442,9 @@ pub fn registry_command(command: RegistryCommand, out: &mut dyn Write) -> anyhow
             server,
             set_status(&party, PartyStatus::Active, reason.as_deref())?,
         ),
-        RegistryCommand::Status { .. } => unreachable!("answered above"),
+        RegistryCommand::Status { party, server } => {
+            return status(&runtime, &party, &server, out);
+        }
     };
     let signer = signer_args.signer()?;
     let rpc = match &kind {

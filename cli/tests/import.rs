@@ -180,24 +180,7 @@ async fn a_sheet_with_bad_rows_imports_reports_and_reimports_nothing() {
     text.push('\n');
     std::fs::write(&file, &text).unwrap();
 
-    let (code, said) = tokio::task::spawn_blocking({
-        let (file, key, market) = (file.clone(), key.clone(), market.clone());
-        let node_grpc = node.grpc_url();
-        move || {
-            let output = foodtrace()
-                .arg("import")
-                .arg(&file)
-                .args(["--key", &key, "--as", &market, "--server", &node_grpc])
-                .output()
-                .unwrap();
-            (
-                output.status.code(),
-                String::from_utf8(output.stdout).unwrap(),
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let (code, said) = import(&file, &key, &market, &node).await;
     assert_eq!(code, Some(6), "{said}");
     let good = N_ROWS - 5;
     assert!(
@@ -298,24 +281,7 @@ async fn an_import_killed_half_way_finishes_when_run_again() {
         "killed half-way: {part} rows in"
     );
 
-    let (code, said) = tokio::task::spawn_blocking({
-        let file = file.clone();
-        let grpc = node.grpc_url();
-        move || {
-            let output = foodtrace()
-                .arg("import")
-                .arg(&file)
-                .args(["--key", &key, "--as", &market, "--server", &grpc])
-                .output()
-                .unwrap();
-            (
-                output.status.code(),
-                String::from_utf8(output.stdout).unwrap(),
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let (code, said) = import(&file, &key, &market, &node).await;
     assert_eq!(code, Some(0), "{said}");
     // What the node committed after the kill (the rows already on their way) counts as
     // already there too.
