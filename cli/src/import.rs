@@ -12,7 +12,8 @@
 //! | `date` | 日期, 进货日期, 购进日期 | `2026-11-28`, `2026/11/28` or `2026年11月28日`, optionally followed by a time `06:30`; Beijing time |
 //! | `supplier` | 供货者, 供应商, 供货单位 | receipts: the supplier's unified social credit code (as registered) |
 //! | `recipient` | 购货者, 收货方, 购货单位, 收货单位 | shipments: the recipient's code |
-//! | `product` | 品名, 产品名称, 商品名称 | the product, as the sheet has it (for people; the ledger knows the lot's product from its origin) |
+//! | `product` | 品名, 产品名称, 商品名称 | the product as received (recorded on the receipt) |
+//! | `category` | 品类, 类别, 产品类别 | optional; the product's category (default 食用农产品) |
 //! | `lot` | 批号, 批次, 批次号, 生产批号 | the lot id, as its producer recorded it |
 //! | `quantity` | 数量 | a decimal number |
 //! | `unit` | 单位 | `kg`, `箱`, ... |
@@ -25,8 +26,10 @@
 //! # What happens to a row
 //!
 //! It becomes a receipt (`--stage`, default market entry) of that lot from that
-//! supplier, occurring at the row's date (midnight Beijing time unless a time is given),
-//! signed with the importer's key. The event depends only on the row, so importing the
+//! supplier, with the product as received, occurring at the row's date (midnight
+//! Beijing time unless a time is given), signed with the importer's key. A lot its
+//! producer never recorded (the "four smalls" a market records for) enters the ledger at
+//! this receipt. The event depends only on the row, so importing the
 //! same row again makes the very same event, which the node recognizes as already
 //! recorded: a rerun imports nothing twice, and an interrupted import is finished by
 //! simply running it again. A shipment row becomes a SHIP of the lot to the recipient,
@@ -50,7 +53,8 @@ use crate::ServerArgs;
 use crate::record::{EXIT_EVENT_REFUSED, SignerArgs};
 
 /// The columns, by the names the header may give them.
-const COLUMNS: [(Column, &[&str]); 9] = [
+const COLUMNS: [(Column, &[&str]); 10] = [
+    (Column::Category, &["category", "品类", "类别", "产品类别"]),
     (
         Column::Date,
         &[
@@ -92,12 +96,16 @@ const COLUMNS: [(Column, &[&str]); 9] = [
     ),
 ];
 
+/// The category of a receipt's product when the sheet has no category column.
+const DEFAULT_CATEGORY: &str = "食用农产品";
+
 /// Header names the importer ignores (the rejects file's reason column).
 const IGNORED: [&str; 2] = ["error", "错误"];
 
 /// A column the importer reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Column {
+    Category,
     Date,
     Supplier,
     Recipient,
@@ -274,9 +282,9 @@ fn row_event(
         SheetKind::Receipts => party(Column::Supplier)?,
         SheetKind::Shipments => party(Column::Recipient)?,
     };
-    let (product, name) = cell(Column::Product);
+    let (product, product_name) = cell(Column::Product);
     if product.is_empty() {
-        return Err(format!("{name}: is required"));
+        return Err(format!("{product_name}: is required"));
     }
     let (lot, name) = cell(Column::Lot);
     let lot_id = LotId::parse(lot).map_err(|e| format!("{name}: {}", e.0))?;
@@ -313,6 +321,15 @@ fn row_event(
                 source: ReceivingSource::Supplier(counterpart),
                 certificate_number,
                 documents_checked: document.into_iter().collect(),
+                product: Some(model::ReceivedProduct {
+                    name: Text::parse(product, limits::MAX_SHORT_TEXT)
+                        .map_err(|e| format!("{product_name}: {}", e.0))?,
+                    category: match optional(Column::Category)? {
+                        Some(category) => category,
+                        None => Text::parse(DEFAULT_CATEGORY, limits::MAX_SHORT_TEXT)
+                            .expect("a valid text"),
+                    },
+                }),
             },
         ),
         SheetKind::Shipments => {

@@ -9,12 +9,15 @@
 //! One object per event, its `kind` naming what happened; `occurred_at` (RFC 3339 with
 //! an offset) defaults to now. Hashes are 64 hex digits; quantities are decimal strings
 //! with a separate `unit`. Unknown fields are refused (a typo is not silently dropped).
+//! A receipt naming its `supplier` and the product (`product_name`, `product_category`)
+//! brings a lot its producer did not record into the ledger (the last example).
 //!
 //! ```json
 //! {"kind":"origin","lot_id":"HN-CAB-1","product_name":"大白菜","product_category":"vegetable","quantity":"100","unit":"kg","production_date":"2026-11-27","region":"210112","place":"浑南区 李相街道","certificate":"HG-001"}
 //! {"kind":"ship","lot_id":"HN-CAB-1","quantity":"40","unit":"kg","recipient":"91210112MA0000001X","document":"SD-1","previous_event":"…64 hex…"}
 //! {"kind":"receive","stage":"market_entry","lot_id":"HN-CAB-1","quantity":"40","unit":"kg","shipment":"…64 hex…","certificate":"HG-001"}
 //! {"kind":"receive","stage":"retail","lot_id":"HN-CAB-1","quantity":"40","unit":"kg","supplier":"91210112MA0000001X","documents":["进货单 0042"]}
+//! {"kind":"receive","stage":"market_entry","lot_id":"XN-001","quantity":"30","unit":"kg","supplier":"91210112MA0000001X","product_name":"小白菜","product_category":"蔬菜"}
 //! {"kind":"transform","transform":"process","inputs":[{"lot_id":"HN-CAB-1","quantity":"10","unit":"kg","event":"…64 hex…"}],"output":{"lot_id":"MEAL-1","product_name":"白菜炖豆腐","product_category":"meal","quantity":"10","unit":"kg"}}
 //! {"kind":"inspection","inspection":"quick_test","lot_id":"HN-CAB-1","item":"农药残留","method":"GB/T 5009.199","value":"抑制率 12%","result":"pass"}
 //! {"kind":"recall","lot_id":"HN-CAB-1","reason":"农药残留超标","severity":"level2"}
@@ -535,6 +538,11 @@ pub enum EventInput {
         /// Documents checked.
         #[serde(default)]
         documents: Vec<String>,
+        /// The product as received; with `supplier` (no shipment), it brings a lot its
+        /// producer did not record into the ledger.
+        product_name: Option<String>,
+        /// The product's category (with `product_name`).
+        product_category: Option<String>,
     },
     /// Inputs into a new lot.
     Transform {
@@ -720,6 +728,8 @@ impl EventInput {
                 supplier,
                 certificate,
                 documents,
+                product_name,
+                product_category,
             } => {
                 let stage: Stage =
                     choice("stage", stage, "market_entry, warehouse, retail, canteen")?;
@@ -757,6 +767,19 @@ impl EventInput {
                                 .enumerate()
                                 .map(|(i, d)| short(&format!("documents[{i}]"), d))
                                 .collect::<anyhow::Result<_>>()?,
+                            product: match (product_name, product_category) {
+                                (None, None) => None,
+                                (Some(name), Some(category)) => Some(model::ReceivedProduct {
+                                    name: short("product_name", name)?,
+                                    category: short("product_category", category)?,
+                                }),
+                                (Some(_), None) => {
+                                    anyhow::bail!("product_category: is required with product_name")
+                                }
+                                (None, Some(_)) => {
+                                    anyhow::bail!("product_name: is required with product_category")
+                                }
+                            },
                         },
                     ),
                 )

@@ -168,7 +168,7 @@ async fn a_sheet_with_bad_rows_imports_reports_and_reimports_nothing() {
         &[
             (17, "4=ten"),
             (100, "0=2026-13-01"),
-            (2500, "3=NO-SUCH-LOT"),
+            (2500, "1=91210112MA00088882"),
             (5000, "1=91210112MA000010"),
             (7777, "5="),
         ],
@@ -234,7 +234,10 @@ async fn a_sheet_with_bad_rows_imports_reports_and_reimports_nothing() {
         ),
         "{said}"
     );
-    assert!(said.contains("row 2: refused by the node: ") || said.contains("NO-SUCH-LOT"));
+    assert!(
+        said.contains("refused by the node: ") && said.contains("91210112MA00088882"),
+        "{said}"
+    );
     assert_eq!(n_events(&node).await, before + good as u64 + 4);
 }
 
@@ -388,4 +391,47 @@ async fn shipments_link_the_importers_receipt_of_each_lot() {
         "{said}"
     );
     assert_eq!(n_events(&node).await, before + 50);
+}
+
+/// Lots whose producers record nothing (the "four smalls"): the sheet's rows bring them
+/// into the ledger at the market's receipt, with the product as the sheet names it; a
+/// rerun records nothing twice, and their public pages name the supplier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lots_nobody_recorded_enter_the_ledger_at_the_markets_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, key, market) = node_with_lots(0, dir.path()).await;
+    let farm = party(1, PartyRole::Producer).id().to_string();
+    let before = n_events(&node).await;
+    let file = dir.path().join("小农.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "日期,供货者,品名,品类,批号,数量,单位,合格证编号\n\
+             2026-11-27 05:30,{farm},小白菜,蔬菜,XN-001,30,kg,HG-XN-1\n\
+             2026-11-27 05:35,{farm},韭菜,,XN-002,12,kg,\n"
+        ),
+    )
+    .unwrap();
+    let (code, said) = import(&file, &key, &market, &node).await;
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.starts_with("imported 2 rows; 0 already"), "{said}");
+    let (_, said) = import(&file, &key, &market, &node).await;
+    assert!(said.starts_with("imported 0 rows; 2 already"), "{said}");
+    assert_eq!(n_events(&node).await, before + 2);
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/l/XN-002", node.http_base()))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["product_name"], "韭菜");
+    assert_eq!(
+        page["product_category"], "食用农产品",
+        "the default category"
+    );
+    assert_eq!(page["entries"][0]["supplier"], "浑南绿源蔬菜合作社");
+    assert_eq!(page["entries"][0]["recorded_by"], "浑南农产品批发市场");
 }

@@ -38,6 +38,7 @@ use crate::views::{
         crate::LedgerStatus,
         crate::public::PublicLot,
         crate::public::PublicOrigin,
+        crate::public::PublicEntry,
         crate::public::PublicStep,
         crate::public::PublicTest,
         crate::public::PublicRecall,

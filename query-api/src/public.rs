@@ -47,8 +47,14 @@ pub struct PublicLot {
     pub product_name: String,
     /// Product category.
     pub product_category: String,
-    /// Who made the lot (registered name).
-    pub made_by: String,
+    /// Who made the lot (registered name); absent for a lot that entered the ledger at a
+    /// receipt (see `entries`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_by: Option<String>,
+    /// Lots in it whose producers recorded nothing: where each entered the ledger, as the
+    /// receiver recorded it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<PublicEntry>,
     /// Where everything in it came from.
     pub origins: Vec<PublicOrigin>,
     /// The steps along the chain, oldest first: origin, market entry, warehouse,
@@ -85,6 +91,24 @@ pub struct PublicOrigin {
     pub production_date: String,
     /// Compliance certificate number (承诺达标合格证).
     pub certificate: String,
+}
+
+/// Where a lot its producer did not record entered the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PublicEntry {
+    /// The lot.
+    pub lot_id: String,
+    /// Product name, as received.
+    pub product_name: String,
+    /// The supplier named (registered name).
+    pub supplier: String,
+    /// Who received it and recorded it (registered name).
+    pub recorded_by: String,
+    /// When (UTC, RFC 3339).
+    pub at: String,
+    /// Certificate checked on receipt, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
 }
 
 /// A step along the chain.
@@ -339,18 +363,22 @@ fn read_lot(
             product_name,
             product_category,
             ..
+        }
+        | FactKind::Entered {
+            product_name,
+            product_category,
+            ..
         } => (product_name.to_string(), product_category.to_string()),
         _ => return Ok(None),
     };
+    let mut entries = Vec::new();
     let mut origins = Vec::new();
     let mut chain = Vec::new();
     let mut tests: Vec<(i64, InspectionKind, PublicTest)> = Vec::new();
     let mut recalls = Vec::new();
     let mut any_failed_test = false;
     // Upstream events, then this lot's own receipts (where it went after it was made).
-    let own_receipts = own
-        .iter()
-        .filter(|f| matches!(f.kind, FactKind::Received { .. }));
+    let own_receipts = own.iter().filter(|f| f.kind.received_at().is_some());
     let mut seen = std::collections::HashSet::new();
     for fact in trace
         .events
@@ -392,7 +420,27 @@ fn read_lot(
                     },
                 ));
             }
-            FactKind::Received { stage, .. } => {
+            FactKind::Received { stage, .. } | FactKind::Entered { stage, .. } => {
+                if let FactKind::Entered {
+                    supplier,
+                    certificate_number,
+                    product_name,
+                    ..
+                } = &fact.kind
+                    && trace.lots.iter().any(|l| {
+                        l.lot_id == lot
+                            && l.created.as_deref().map(|c| c.sequence) == Some(fact.sequence)
+                    })
+                {
+                    entries.push(PublicEntry {
+                        lot_id: lot.to_string(),
+                        product_name: product_name.to_string(),
+                        supplier: name(supplier)?,
+                        recorded_by: name(&fact.signer)?,
+                        at: at.clone(),
+                        certificate: certificate_number.as_ref().map(|c| c.to_string()),
+                    });
+                }
                 let stage = match stage {
                     Stage::MarketEntry => "market_entry",
                     Stage::Warehouse => "warehouse",
@@ -462,7 +510,11 @@ fn read_lot(
         lot_id: lot_id.to_string(),
         product_name,
         product_category,
-        made_by: name(&created.signer)?,
+        made_by: match created.kind {
+            FactKind::Entered { .. } => None,
+            _ => Some(name(&created.signer)?),
+        },
+        entries,
         origins,
         chain: chain.into_iter().map(|(_, step)| step).collect(),
         latest_quick_test: latest(InspectionKind::QuickTest),
@@ -540,6 +592,9 @@ struct Words {
     no_checkpoint: &'static str,
     proof: &'static str,
     made_by: &'static str,
+    supplier: &'static str,
+    recorded_by: &'static str,
+    no_origin: &'static str,
     switch: &'static str,
     unknown_title: &'static str,
     unknown_text: &'static str,
@@ -576,6 +631,9 @@ const ZH: Words = Words {
     no_checkpoint: "尚未纳入签名检查点",
     proof: "查看证明",
     made_by: "生产/加工单位",
+    supplier: "供货者",
+    recorded_by: "进货查验登记",
+    no_origin: "生产者未登记产地信息，以上为进货查验时的记录。",
     switch: "English",
     unknown_title: "未找到该批次",
     unknown_text: "追溯系统中没有这个批次。请核对包装上的批号，或向销售者咨询。",
@@ -622,6 +680,9 @@ const EN: Words = Words {
     no_checkpoint: "Not yet covered by a signed checkpoint",
     proof: "See the proof",
     made_by: "Made by",
+    supplier: "Supplied by",
+    recorded_by: "Recorded on receipt by",
+    no_origin: "The producer recorded no origin; this is what the receiver recorded.",
     switch: "中文",
     unknown_title: "Lot not found",
     unknown_text: "There is no such lot in the traceability ledger. Check the lot number on the pack, or ask the seller.",
@@ -690,9 +751,19 @@ fn lot_page(lot: &PublicLot, lang: Lang, switch_href: &str) -> Markup {
             }
             h1 { (lot.product_name) }
             p.lot { (lot.lot_id) " · " (lot.product_category) }
-            p { (w.made_by) ": " (lot.made_by) }
+            @if let Some(made_by) = &lot.made_by { p { (w.made_by) ": " (made_by) } }
             section {
                 h2 { (w.origin) }
+                @for entry in &lot.entries {
+                    dl {
+                        dt { (w.supplier) } dd { (entry.supplier) }
+                        dt { (w.recorded_by) } dd { (entry.recorded_by) " · " (date(&entry.at)) }
+                        @if let Some(certificate) = &entry.certificate {
+                            dt { (w.certificate) } dd { (certificate) }
+                        }
+                    }
+                    p.small { (w.no_origin) @if lot.entries.len() > 1 || entry.lot_id != lot.lot_id { " (" (entry.lot_id) ")" } }
+                }
                 @for origin in &lot.origins {
                     dl {
                         dt { (w.producer) } dd { (origin.producer) }

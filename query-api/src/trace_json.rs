@@ -170,6 +170,20 @@ impl Serialize for EventJson<'_> {
                 s.serialize_field("value", value.as_str())?;
                 s.serialize_field("result", result)?;
             }
+            FactKind::Entered {
+                stage,
+                supplier,
+                certificate_number,
+                product_name,
+                ..
+            } => {
+                s.serialize_field("counterparty", supplier.as_str())?;
+                s.serialize_field("stage", stage)?;
+                if let Some(certificate) = certificate_number {
+                    s.serialize_field("certificate_number", certificate.as_str())?;
+                }
+                s.serialize_field("product_name", product_name.as_str())?;
+            }
             FactKind::Recalled { reason, severity } => {
                 s.serialize_field("reason", reason.as_str())?;
                 s.serialize_field("severity", severity)?;

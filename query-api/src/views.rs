@@ -92,7 +92,9 @@ pub struct EventView {
     pub hash: String,
     /// The lot this is about.
     pub lot_id: String,
-    /// `origin`, `produced`, `consumed`, `shipped`, `received`, `inspected`, `recalled`.
+    /// `origin`, `produced`, `consumed`, `shipped`, `received`, `inspected`, `recalled`,
+    /// or `entered` (a receipt from a supplier that recorded nothing, naming the product:
+    /// where a lot its producer did not record entered the ledger).
     pub kind: String,
     /// When it happened (UTC, RFC 3339).
     pub occurred_at: String,
@@ -264,6 +266,18 @@ impl EventView {
             FactKind::Recalled { reason, severity } => {
                 view.reason = Some(reason.to_string());
                 view.severity = Some(snake(severity));
+            }
+            FactKind::Entered {
+                stage,
+                supplier,
+                certificate_number,
+                product_name,
+                ..
+            } => {
+                view.stage = Some(snake(stage));
+                view.counterparty = Some(supplier.to_string());
+                view.certificate_number = certificate_number.as_ref().map(|c| c.to_string());
+                view.product_name = Some(product_name.to_string());
             }
         }
         view

@@ -180,6 +180,24 @@ fn graph() -> Facts {
             },
         ),
     );
+    // A receipt naming its supplier and the product, on a lot already known: reported
+    // like a receipt, with the product as received.
+    add(
+        "A",
+        fact(
+            8,
+            3,
+            vec![],
+            FactKind::Entered {
+                stage: Stage::Retail,
+                quantity: kg("5"),
+                supplier: party(2),
+                certificate_number: None,
+                product_name: text("白菜 <i>"),
+                product_category: text("食用农产品"),
+            },
+        ),
+    );
     Facts(facts)
 }
 
@@ -236,12 +254,12 @@ fn trace_json_is_the_trace_view() {
     for trace in &cases {
         let written = serde_json::to_value(TraceJson {
             trace,
-            as_of: 7,
+            as_of: 8,
             parties: &parties,
             cached: &HashMap::new(),
         })
         .unwrap();
-        let view = TraceView::of(trace, 7, |id| {
+        let view = TraceView::of(trace, 8, |id| {
             PartySummary::of(id, parties.get(id).map(|r| &**r))
         });
         assert_eq!(written, serde_json::to_value(&view).unwrap());
@@ -311,14 +329,14 @@ fn cached_event_json_is_written_event_json() {
             .collect();
         let copied = serde_json::to_string(&TraceJson {
             trace: &trace,
-            as_of: 7,
+            as_of: 8,
             parties: &parties,
             cached: &cached,
         })
         .unwrap();
         let written = serde_json::to_string(&TraceJson {
             trace: &trace,
-            as_of: 7,
+            as_of: 8,
             parties: &parties,
             cached: &HashMap::new(),
         })

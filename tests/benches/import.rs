@@ -170,6 +170,10 @@ async fn main() {
                                 documents_checked: vec![district_synth::text(&format!(
                                     "PS-{i:06}"
                                 ))],
+                                product: Some(model::ReceivedProduct {
+                                    name: district_synth::text("大白菜"),
+                                    category: district_synth::text("食用农产品"),
+                                }),
                             },
                         ),
                     )

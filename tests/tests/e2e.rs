@@ -375,6 +375,7 @@ async fn a_whole_supply_path_is_recorded_and_survives_a_restart() {
                     source: ReceivingSource::Supplier(c.market.id().clone()),
                     certificate_number: Some(text("HG-002")),
                     documents_checked: vec![text("手写送货单")],
+                    product: None,
                 },
             ),
         ),

@@ -878,3 +878,175 @@ async fn kept_pages_change_as_soon_as_the_ledger_does() {
     assert_eq!(page.recalls.len(), 1);
     assert_eq!(page.recalls[0].reason, "抽检不合格");
 }
+
+/// A lot whose producer records nothing (a small farm selling at the market) enters the
+/// ledger at the market's purchase inspection record, when it names its supplier and
+/// the product; its page says so, and it can be traced on from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lot_its_producer_did_not_record_enters_at_the_markets_receipt() {
+    use ledger_core::model::{EventKind, ReceivedProduct, Receiving, ReceivingSource};
+    let (node, http) = start().await;
+    let mut client = node.ledger().await;
+    let farm = party(1, PartyRole::Producer);
+    let market = party(2, PartyRole::WholesaleMarket);
+    let shop = party(4, PartyRole::Retailer);
+    let receipt = |lot: &str, source: ReceivingSource, product: bool| {
+        EventKind::Receiving(
+            Stage::MarketEntry,
+            Receiving {
+                lot_id: district_synth::lot(lot),
+                quantity: district_synth::quantity("30", "kg"),
+                source,
+                certificate_number: Some(district_synth::text("HG-小农-7")),
+                documents_checked: vec![district_synth::text("手写送货单 17")],
+                product: product.then(|| ReceivedProduct {
+                    name: district_synth::text("小白菜"),
+                    category: district_synth::text("食用农产品"),
+                }),
+            },
+        )
+    };
+    // Without the product, an unknown lot is refused, and says what would do.
+    let refused = client
+        .submit(
+            market
+                .sign(
+                    at(60),
+                    receipt(
+                        "SMALL-1",
+                        ReceivingSource::Supplier(farm.id().clone()),
+                        false,
+                    ),
+                )
+                .0,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::NotFound);
+    assert!(
+        refused.message().contains("name the product"),
+        "{}",
+        refused.message()
+    );
+    // Nor can a shipment nobody recorded bring a lot in.
+    let refused = client
+        .submit(
+            market
+                .sign(
+                    at(60),
+                    receipt(
+                        "SMALL-1",
+                        ReceivingSource::Shipment {
+                            event: EventHash([7; 32]),
+                            supplier: None,
+                        },
+                        true,
+                    ),
+                )
+                .0,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::NotFound);
+
+    let entered = ok(
+        &mut client,
+        market.sign(
+            at(60),
+            receipt(
+                "SMALL-1",
+                ReceivingSource::Supplier(farm.id().clone()),
+                true,
+            ),
+        ),
+    )
+    .await;
+    // The market sells some on to a shop, which receives it.
+    let s = ok(
+        &mut client,
+        market.sign(
+            at(50),
+            ship("SMALL-1", "10", "kg", shop.id(), "XS-1", entered),
+        ),
+    )
+    .await;
+    ok(
+        &mut client,
+        shop.sign(
+            at(45),
+            receive(Stage::Retail, "SMALL-1", "10", "kg", s, None),
+        ),
+    )
+    .await;
+
+    let lot: PublicLot = http
+        .get(format!("{}/l/SMALL-1", node.http_base()))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(lot.product_name, "小白菜");
+    assert_eq!(lot.made_by, None);
+    assert_eq!(lot.entries.len(), 1);
+    assert_eq!(lot.entries[0].supplier, "浑南绿源蔬菜合作社");
+    assert_eq!(lot.entries[0].recorded_by, "浑南农产品批发市场");
+    assert_eq!(lot.entries[0].certificate.as_deref(), Some("HG-小农-7"));
+    let stages: Vec<&str> = lot.chain.iter().map(|s| s.stage.as_str()).collect();
+    assert_eq!(stages, ["market_entry", "retail"]);
+    let (status, _, html) = page(&http, &format!("{}/l/SMALL-1", node.http_base()), "zh-CN").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("生产者未登记产地信息") && html.contains("供货者"),
+        "{html}"
+    );
+
+    // Inspectors trace it down to the shop, and up to the market's receipt.
+    let token = node.add_inspector("li");
+    let trace: serde_json::Value = http
+        .get(format!("{}/v1/lots/SMALL-1/trace/down", node.http_base()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let parties = trace["parties"].to_string();
+    assert!(
+        parties.contains(shop.id().as_str()) && parties.contains(farm.id().as_str()),
+        "{trace}"
+    );
+    let kinds: Vec<&str> = trace["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["entered", "shipped", "received"], "{trace}");
+
+    // A receipt naming the product of a lot the ledger knows is just a receipt: the
+    // cabbage's page still shows its farm's origin.
+    ok(
+        &mut client,
+        market.sign(
+            at(40),
+            receipt(CABBAGE, ReceivingSource::Supplier(farm.id().clone()), true),
+        ),
+    )
+    .await;
+    let cabbage: PublicLot = http
+        .get(format!("{}{LINK}", node.http_base()))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cabbage.product_name, "大白菜");
+    assert_eq!(cabbage.made_by.as_deref(), Some("浑南绿源蔬菜合作社"));
+    assert!(cabbage.entries.is_empty());
+}

@@ -261,6 +261,7 @@ pub fn receive(
             },
             certificate_number: certificate.map(text),
             documents_checked: vec![text("送货单"), text("发票")],
+            product: None,
         },
     )
 }

@@ -14,7 +14,8 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use crate::contract::{event_hash, verify_body};
 use crate::ids::{EventHash, KeyId, LotId, PartyId};
 use crate::model::{
-    EventBody, EventKind, KeyGrant, PartyRole, PartyStatus, ReceivingSource, TransformKind, limits,
+    EventBody, EventKind, KeyGrant, LotInfo, PartyRole, PartyStatus, ReceivingSource,
+    TransformKind, limits,
 };
 use crate::state::{KeyRecord, LotRecord, PartyRecord};
 
@@ -350,7 +351,45 @@ fn admit_checking(
             )?;
         }
         EventKind::Receiving(_, receipt) => {
-            require_lot(view, &receipt.lot_id, &format!("{kind_path}.lot_id"))?;
+            let lot_field = format!("{kind_path}.lot_id");
+            match (
+                view.lot(&receipt.lot_id)?,
+                &receipt.source,
+                &receipt.product,
+            ) {
+                (Some(_), _, _) => {}
+                // A lot whose producer records nothing enters the ledger here.
+                (None, ReceivingSource::Supplier(_), Some(product)) => {
+                    changes.new_lot = Some(LotRecord::created(
+                        &LotInfo {
+                            lot_id: receipt.lot_id.clone(),
+                            product_name: product.name.clone(),
+                            product_category: product.category.clone(),
+                            quantity: receipt.quantity.clone(),
+                        },
+                        body,
+                        event.hash(),
+                        sequence,
+                    ));
+                }
+                (None, ReceivingSource::Supplier(_), None) => {
+                    return Err(refuse(
+                        RefusalCode::NotFound,
+                        &lot_field,
+                        format!(
+                            "no lot {}; to record a lot its producer did not, name the product (product_name, product_category)",
+                            receipt.lot_id
+                        ),
+                    ));
+                }
+                (None, ReceivingSource::Shipment { .. }, _) => {
+                    return Err(refuse(
+                        RefusalCode::NotFound,
+                        &lot_field,
+                        format!("no lot {}", receipt.lot_id),
+                    ));
+                }
+            }
             match &receipt.source {
                 ReceivingSource::Shipment {
                     event: shipment_hash,

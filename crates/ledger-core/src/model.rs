@@ -264,6 +264,18 @@ pub struct Receiving {
     pub certificate_number: Option<Text>,
     /// Documents checked.
     pub documents_checked: Vec<Text>,
+    /// The product as received: brings a lot the ledger does not know into it, when the
+    /// supplier is named and no shipment was recorded.
+    pub product: Option<ReceivedProduct>,
+}
+
+/// A product as a receiver wrote it down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedProduct {
+    /// Product name (品名).
+    pub name: Text,
+    /// Product category (品类).
+    pub category: Text,
 }
 
 /// What a receipt receives.

@@ -130,6 +130,24 @@ pub enum FactKind {
         /// How serious.
         severity: RecallSeverity,
     },
+    /// Some of the lot was received from a supplier that recorded nothing, with the
+    /// product as the receiver wrote it: for a lot the ledger did not know, this is where
+    /// it entered (its creation); for a known lot, a receipt like any other. (Last, so
+    /// facts stored before it existed decode unchanged.)
+    Entered {
+        /// At which stage.
+        stage: Stage,
+        /// How much.
+        quantity: Quantity,
+        /// The supplier named.
+        supplier: PartyId,
+        /// Certificate checked on receipt.
+        certificate_number: Option<Text>,
+        /// Product name as received.
+        product_name: Text,
+        /// Product category as received.
+        product_category: Text,
+    },
 }
 
 impl FactKind {
@@ -143,12 +161,26 @@ impl FactKind {
             FactKind::Received { .. } => "received",
             FactKind::Inspected { .. } => "inspected",
             FactKind::Recalled { .. } => "recalled",
+            FactKind::Entered { .. } => "entered",
         }
     }
 
-    /// Whether this fact creates its lot.
+    /// Whether this fact can create its lot: an origin, a transform's output, or a
+    /// receipt with the product named (which creates the lot only if nothing earlier did:
+    /// a lot's creation is its first such fact).
     pub fn creates_lot(&self) -> bool {
-        matches!(self, FactKind::Origin { .. } | FactKind::Produced { .. })
+        matches!(
+            self,
+            FactKind::Origin { .. } | FactKind::Produced { .. } | FactKind::Entered { .. }
+        )
+    }
+
+    /// The stage of a receipt (received or entered).
+    pub fn received_at(&self) -> Option<Stage> {
+        match self {
+            FactKind::Received { stage, .. } | FactKind::Entered { stage, .. } => Some(*stage),
+            _ => None,
+        }
     }
 
     /// The quantity the fact moves, creates or uses, if any.
@@ -158,7 +190,8 @@ impl FactKind {
             | FactKind::Produced { quantity, .. }
             | FactKind::Consumed { quantity, .. }
             | FactKind::Shipped { quantity, .. }
-            | FactKind::Received { quantity, .. } => Some(quantity),
+            | FactKind::Received { quantity, .. }
+            | FactKind::Entered { quantity, .. } => Some(quantity),
             FactKind::Inspected { .. } | FactKind::Recalled { .. } => None,
         }
     }
@@ -264,14 +297,24 @@ impl LotFact {
             )],
             EventKind::Receiving(stage, receipt) => vec![(
                 receipt.lot_id.clone(),
-                fact(FactKind::Received {
-                    stage: *stage,
-                    quantity: receipt.quantity.clone(),
-                    supplier: match &receipt.source {
-                        ReceivingSource::Shipment { supplier, .. } => supplier.clone(),
-                        ReceivingSource::Supplier(supplier) => Some(supplier.clone()),
+                fact(match (&receipt.source, &receipt.product) {
+                    (ReceivingSource::Supplier(supplier), Some(product)) => FactKind::Entered {
+                        stage: *stage,
+                        quantity: receipt.quantity.clone(),
+                        supplier: supplier.clone(),
+                        certificate_number: receipt.certificate_number.clone(),
+                        product_name: product.name.clone(),
+                        product_category: product.category.clone(),
                     },
-                    certificate_number: receipt.certificate_number.clone(),
+                    (source, _) => FactKind::Received {
+                        stage: *stage,
+                        quantity: receipt.quantity.clone(),
+                        supplier: match source {
+                            ReceivingSource::Shipment { supplier, .. } => supplier.clone(),
+                            ReceivingSource::Supplier(supplier) => Some(supplier.clone()),
+                        },
+                        certificate_number: receipt.certificate_number.clone(),
+                    },
                 }),
             )],
             EventKind::Transform(transform) => {
@@ -340,7 +383,9 @@ impl LotFact {
             FactKind::Origin { .. } => Involvement::Producer,
             FactKind::Produced { .. } | FactKind::Consumed { .. } => Involvement::Processor,
             FactKind::Shipped { .. } => Involvement::Shipper,
-            FactKind::Received { stage, .. } => Involvement::of_received(*stage),
+            FactKind::Received { stage, .. } | FactKind::Entered { stage, .. } => {
+                Involvement::of_received(*stage)
+            }
             FactKind::Inspected { .. } => Involvement::Tester,
             FactKind::Recalled { .. } => Involvement::Recaller,
         };
@@ -349,7 +394,8 @@ impl LotFact {
             FactKind::Received {
                 supplier: Some(supplier),
                 ..
-            } => Some((supplier, Involvement::Supplier)),
+            }
+            | FactKind::Entered { supplier, .. } => Some((supplier, Involvement::Supplier)),
             _ => None,
         };
         std::iter::once((&self.signer, signer)).chain(other)
@@ -391,8 +437,8 @@ impl TraceOptions {
             && self
                 .until_millis
                 .is_none_or(|until| fact.occurred_at_millis < until)
-            && match (&fact.kind, &self.stages) {
-                (FactKind::Received { stage, .. }, Some(stages)) => stages.contains(stage),
+            && match (fact.kind.received_at(), &self.stages) {
+                (Some(stage), Some(stages)) => stages.contains(&stage),
                 _ => true,
             }
     }
@@ -480,7 +526,8 @@ pub struct TracedLot {
     pub depth: u32,
     /// How it was reached; `None` for the root.
     pub via: Option<Via>,
-    /// Its creating fact (origin or transform), if known as of the trace.
+    /// Its creating fact (origin, transform, or the receipt it entered the ledger at),
+    /// if known as of the trace.
     pub created: Option<SharedFact>,
     /// Sequence numbers of its test results.
     pub inspections: Vec<u64>,
@@ -493,7 +540,9 @@ impl TracedLot {
     pub fn product_name(&self) -> Option<&Text> {
         match self.created.as_deref().map(|fact| &fact.kind) {
             Some(
-                FactKind::Origin { product_name, .. } | FactKind::Produced { product_name, .. },
+                FactKind::Origin { product_name, .. }
+                | FactKind::Produced { product_name, .. }
+                | FactKind::Entered { product_name, .. },
             ) => Some(product_name),
             _ => None,
         }
@@ -657,7 +706,9 @@ impl Collector {
         };
         for (i, fact) in known.iter() {
             match fact.kind {
-                FactKind::Origin { .. } | FactKind::Produced { .. } if lot.created.is_none() => {
+                FactKind::Origin { .. } | FactKind::Produced { .. } | FactKind::Entered { .. }
+                    if lot.created.is_none() =>
+                {
                     lot.created = Some(SharedFact::new(&known.facts, i));
                 }
                 FactKind::Inspected { .. } => lot.inspections.push(fact.sequence),
@@ -874,6 +925,7 @@ pub fn upstream<S: FactSource>(
                  via: Option<Via>| {
         let (index, new) = collector.add_lot(lot_id, depth, via, known);
         if new {
+            let created = collector.lots[index].created.as_ref().map(|c| c.sequence);
             for (_, fact) in collector.known[index].iter() {
                 if matches!(
                     fact.kind,
@@ -881,7 +933,8 @@ pub fn upstream<S: FactSource>(
                         | FactKind::Produced { .. }
                         | FactKind::Inspected { .. }
                         | FactKind::Recalled { .. }
-                ) {
+                ) || Some(fact.sequence) == created
+                {
                     queue.push(depth, index, fact.sequence);
                 }
             }
@@ -891,7 +944,7 @@ pub fn upstream<S: FactSource>(
     let root_index = enter(&mut collector, &mut queue, root, root_facts, 0, None);
     if let Some(holder) = &options.holder {
         for (_, fact) in collector.known[root_index].iter() {
-            if &fact.signer == holder && matches!(fact.kind, FactKind::Received { .. }) {
+            if &fact.signer == holder && fact.kind.received_at().is_some() {
                 queue.push(0, root_index, fact.sequence);
             }
         }
@@ -935,7 +988,7 @@ pub fn upstream<S: FactSource>(
                     queue.push(collector.lots[input_index].depth, input_index, *link);
                 }
             }
-            FactKind::Shipped { .. } | FactKind::Received { .. } => {
+            FactKind::Shipped { .. } | FactKind::Received { .. } | FactKind::Entered { .. } => {
                 for link in &fact.links {
                     queue.push(depth, lot, *link);
                 }

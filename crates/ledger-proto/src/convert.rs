@@ -146,6 +146,26 @@ fn receiving(path: Path, wire: &pb::Receiving) -> Result<m::Receiving, Refusal> 
         .enumerate()
         .map(|(i, doc)| text(path.at("documents_checked").index(i), doc))
         .collect::<Result<_, _>>()?;
+    let product = match (
+        wire.product_name.is_empty(),
+        wire.product_category.is_empty(),
+    ) {
+        (true, true) => None,
+        (false, true) => {
+            return Err(path
+                .at("product_category")
+                .refuse_msg("is required with product_name"));
+        }
+        (true, false) => {
+            return Err(path
+                .at("product_name")
+                .refuse_msg("is required with product_category"));
+        }
+        (false, false) => Some(m::ReceivedProduct {
+            name: text(path.at("product_name"), &wire.product_name)?,
+            category: text(path.at("product_category"), &wire.product_category)?,
+        }),
+    };
     Ok(m::Receiving {
         lot_id: lot(path.at("lot_id"), &wire.lot_id)?,
         quantity: quantity(path.at("quantity"), wire.quantity.as_ref())?,
@@ -156,6 +176,7 @@ fn receiving(path: Path, wire: &pb::Receiving) -> Result<m::Receiving, Refusal> 
             limits::MAX_SHORT_TEXT,
         )?,
         documents_checked,
+        product,
     })
 }
 
@@ -420,6 +441,16 @@ fn receiving_to_wire(r: &m::Receiving) -> pb::Receiving {
         supplier_party_id: supplier.map(String::from).unwrap_or_default(),
         certificate_number: opt_text(&r.certificate_number),
         documents_checked: r.documents_checked.iter().map(Text::to_string).collect(),
+        product_name: r
+            .product
+            .as_ref()
+            .map(|p| p.name.to_string())
+            .unwrap_or_default(),
+        product_category: r
+            .product
+            .as_ref()
+            .map(|p| p.category.to_string())
+            .unwrap_or_default(),
     }
 }
 
