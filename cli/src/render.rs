@@ -392,7 +392,7 @@ pub fn trace_dot(trace: &TraceView) -> String {
     let received: BTreeSet<(&str, &str)> = trace
         .events
         .iter()
-        .filter(|e| e.kind == "received")
+        .filter(|e| e.kind == "received" || e.kind == "entered")
         .map(|e| (e.lot_id.as_str(), e.signer.as_str()))
         .collect();
     for event in &trace.events {
@@ -408,7 +408,19 @@ pub fn trace_dot(trace: &TraceView) -> String {
                     quoted(&format!("origin {quantity}"))
                 );
             }
-            "received" => {
+            "received" | "entered" => {
+                if event.kind == "entered"
+                    && let Some(supplier) = event.counterparty.as_deref()
+                {
+                    // Where a lot nobody recorded came from: its supplier, as received.
+                    party_node(&mut dot, supplier);
+                    let _ = writeln!(
+                        dot,
+                        "  {} -> {lot} [style=dotted, label={}];",
+                        quoted(&format!("party:{supplier}")),
+                        quoted("supplied")
+                    );
+                }
                 party_node(&mut dot, &event.signer);
                 let _ = writeln!(
                     dot,

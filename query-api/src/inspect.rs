@@ -429,8 +429,14 @@ pub(crate) async fn lot(
                 product_category,
                 quantity,
                 ..
+            }
+            | FactKind::Entered {
+                product_name,
+                product_category,
+                quantity,
+                ..
             } => (product_name, product_category, quantity),
-            _ => unreachable!("creates_lot"),
+            _ => return Err(unknown_lot(&lot_id)),
         };
         let mut recalls = Vec::new();
         for traced in &trace.lots {

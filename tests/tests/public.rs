@@ -1026,6 +1026,42 @@ async fn a_lot_its_producer_did_not_record_enters_at_the_markets_receipt() {
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["entered", "shipped", "received"], "{trace}");
+    let details: serde_json::Value = http
+        .get(format!("{}/v1/lots/SMALL-1", node.http_base()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(details["product_name"], "小白菜", "{details}");
+    assert_eq!(
+        details["created_by"]["party_id"],
+        market.id().as_str(),
+        "{details}"
+    );
+
+    // The inspector's picture draws where it came from: its supplier.
+    let (_, dot) = foodtrace_tests::foodtrace(&[
+        "trace",
+        "down",
+        "SMALL-1",
+        "--format",
+        "dot",
+        "--api",
+        &node.http_base(),
+        "--token",
+        &token,
+    ])
+    .await;
+    assert!(
+        dot.contains(&format!(
+            "\"party:{}\" -> \"lot:SMALL-1\" [style=dotted, label=\"supplied\"]",
+            farm.id()
+        )),
+        "{dot}"
+    );
 
     // A receipt naming the product of a lot the ledger knows is just a receipt: the
     // cabbage's page still shows its farm's origin.
