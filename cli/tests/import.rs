@@ -5,73 +5,24 @@
 use std::path::Path;
 use std::process::Command;
 
-use district_synth::origin;
-use foodtrace_tests::{TestNode, authority, epoch, party, party_key};
+use foodtrace_tests::{TestNode, party, party_key};
 use ledger_core::model::PartyRole;
 use ledger_proto::pb;
 
 const N_ROWS: usize = 10_000;
 
 fn lot(i: usize) -> String {
-    format!("HN-CAB-{i:05}")
+    foodtrace_tests::farm_lot(i)
 }
 
-/// A node where a farm has recorded `n_lots` lots and a market is registered; returns
-/// the node, the market's key file and its party id.
+/// A node where a farm has recorded `n_lots` lots and a market and a shop are
+/// registered; returns the node, the market's key file and its party id.
 async fn node_with_lots(n_lots: usize, dir: &Path) -> (TestNode, String, String) {
-    use tokio_stream::StreamExt;
-    let node = TestNode::start().await;
-    let farm = party(1, PartyRole::Producer);
-    let market = party(2, PartyRole::WholesaleMarket);
-    let shop = party(4, PartyRole::Retailer);
-    let mut events = vec![
-        authority()
-            .register(epoch(), &farm, "浑南绿源蔬菜合作社", "210112")
-            .0,
-        authority()
-            .register(epoch(), &market, "浑南农产品批发市场", "210112")
-            .0,
-        authority()
-            .register(epoch(), &shop, "浑南生鲜超市", "210112")
-            .0,
-    ];
-    let day = foodtrace_tests::fixed_time(24 * 60);
-    for i in 0..n_lots {
-        events.push(
-            farm.sign(
-                day,
-                origin(
-                    &lot(i),
-                    "大白菜",
-                    "vegetable",
-                    "100",
-                    "kg",
-                    "2026-11-26",
-                    "HG-1",
-                ),
-            )
-            .0,
-        );
-    }
-    let refused = node
-        .ledger()
-        .await
-        .submit_stream(tokio_stream::iter(events))
-        .await
-        .unwrap()
-        .into_inner()
-        .map(|r| r.unwrap())
-        .filter(|r| !matches!(r.outcome, Some(pb::submit_result::Outcome::Receipt(_))))
-        .collect::<Vec<_>>()
-        .await;
-    assert!(refused.is_empty(), "{:?}", refused.first());
+    let node = foodtrace_tests::farm_with_lots(n_lots).await;
     let key = dir.join("market.key");
     ledger_node::keys::write_key_file(&key, &party_key(2)).unwrap();
-    (
-        node,
-        key.to_str().unwrap().to_owned(),
-        market.id().to_string(),
-    )
+    let market = party(2, PartyRole::WholesaleMarket).id().to_string();
+    (node, key.to_str().unwrap().to_owned(), market)
 }
 
 /// The sheet: row n (from 2) receives lot n-2; the given rows spoilt.

@@ -7,78 +7,15 @@
 
 use std::time::Instant;
 
-use district_synth::origin;
-use foodtrace_tests::{TestNode, authority, epoch, party, party_key};
+use foodtrace_tests::{party, party_key};
 use ledger_core::model::{self, EventKind, PartyRole, ReceivingSource, Stage};
 use ledger_proto::pb;
-use tokio_stream::StreamExt;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn lot(i: usize) -> String {
-    format!("HN-CAB-{i:06}")
-}
-
-async fn stream(node: &TestNode, events: Vec<pb::SignedEvent>) -> usize {
-    let results = node
-        .ledger()
-        .await
-        .submit_stream(tokio_stream::iter(events))
-        .await
-        .unwrap()
-        .into_inner()
-        .map(|r| r.unwrap())
-        .collect::<Vec<_>>()
-        .await;
-    let refused = results
-        .iter()
-        .filter(|r| !matches!(r.outcome, Some(pb::submit_result::Outcome::Receipt(_))))
-        .count();
-    assert_eq!(
-        refused,
-        0,
-        "{:?}",
-        results
-            .iter()
-            .find(|r| !matches!(r.outcome, Some(pb::submit_result::Outcome::Receipt(_))))
-    );
-    results.len()
-}
-
-/// A fresh node with a farm's `rows` lots and a registered market.
-async fn node(rows: usize) -> TestNode {
-    let node = TestNode::start().await;
-    let farm = party(1, PartyRole::Producer);
-    let market = party(2, PartyRole::WholesaleMarket);
-    let mut events = vec![
-        authority()
-            .register(epoch(), &farm, "浑南绿源蔬菜合作社", "210112")
-            .0,
-        authority()
-            .register(epoch(), &market, "浑南农产品批发市场", "210112")
-            .0,
-    ];
-    let day = foodtrace_tests::fixed_time(24 * 60);
-    for i in 0..rows {
-        events.push(
-            farm.sign(
-                day,
-                origin(
-                    &lot(i),
-                    "大白菜",
-                    "vegetable",
-                    "100",
-                    "kg",
-                    "2026-11-26",
-                    "HG-1",
-                ),
-            )
-            .0,
-        );
-    }
-    stream(&node, events).await;
-    node
+    foodtrace_tests::farm_lot(i)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -122,7 +59,7 @@ async fn main() {
     let mut raw_rates = Vec::new();
     for round in 1..=rounds {
         // The importer, in this process (the same code the binary runs).
-        let node_a = node(rows).await;
+        let node_a = foodtrace_tests::farm_with_lots(rows).await;
         let args = vec![
             "foodtrace".to_owned(),
             "import".into(),
@@ -151,7 +88,7 @@ async fn main() {
         drop(node_a);
 
         // The same receipts, signed beforehand, streamed raw.
-        let node_b = node(rows).await;
+        let node_b = foodtrace_tests::farm_with_lots(rows).await;
         let beijing = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
         let at = chrono::TimeZone::with_ymd_and_hms(&beijing, 2026, 11, 27, 5, 30, 0).unwrap();
         let supplier = ledger_core::PartyId::parse(&farm).unwrap();
@@ -181,7 +118,7 @@ async fn main() {
             })
             .collect();
         let started = Instant::now();
-        assert_eq!(stream(&node_b, events).await, rows);
+        assert_eq!(foodtrace_tests::admit_all(&node_b, events).await, rows);
         let raw_s = started.elapsed().as_secs_f64();
         drop(node_b);
 

@@ -80,6 +80,69 @@ pub async fn admitted(
     (hash, receipt.sequence)
 }
 
+/// Streams `events` to the node in order and expects every one admitted (a refusal
+/// fails the test with the first refusal); returns how many there were.
+pub async fn admit_all(node: &TestNode, events: Vec<ledger_proto::pb::SignedEvent>) -> usize {
+    use ledger_proto::pb::submit_result::Outcome;
+    use tokio_stream::StreamExt;
+    let results = node
+        .ledger()
+        .await
+        .submit_stream(tokio_stream::iter(events))
+        .await
+        .expect("the stream opens")
+        .into_inner()
+        .map(|result| result.expect("an answer"))
+        .collect::<Vec<_>>()
+        .await;
+    let refused = results
+        .iter()
+        .find(|r| !matches!(r.outcome, Some(Outcome::Receipt(_))));
+    assert!(refused.is_none(), "refused: {refused:?}");
+    results.len()
+}
+
+/// The lots of [`farm_with_lots`]: `HN-CAB-000000`, `HN-CAB-000001`, ...
+pub fn farm_lot(i: usize) -> String {
+    format!("HN-CAB-{i:06}")
+}
+
+/// A new node where a farm (party 1) has recorded `n_lots` lots of cabbage
+/// ([`farm_lot`]), and a market (party 2) and a shop (party 4) are registered.
+pub async fn farm_with_lots(n_lots: usize) -> TestNode {
+    let node = TestNode::start().await;
+    let farm = party(1, PartyRole::Producer);
+    let market = party(2, PartyRole::WholesaleMarket);
+    let shop = party(4, PartyRole::Retailer);
+    let region = district_synth::HUNNAN;
+    let mut events = vec![
+        authority()
+            .register(epoch(), &farm, "浑南绿源蔬菜合作社", region)
+            .0,
+        authority()
+            .register(epoch(), &market, "浑南农产品批发市场", region)
+            .0,
+        authority()
+            .register(epoch(), &shop, "浑南生鲜超市", region)
+            .0,
+    ];
+    let day = fixed_time(24 * 60);
+    for i in 0..n_lots {
+        let kind = district_synth::origin(
+            &farm_lot(i),
+            "大白菜",
+            "vegetable",
+            "100",
+            "kg",
+            "2026-11-26",
+            "HG-1",
+        );
+        events.push(farm.sign(day, kind).0);
+    }
+    admit_all(&node, events).await;
+    node
+}
+
 /// A node running in this process.
 pub struct TestNode {
     /// Where gRPC listens.

@@ -766,7 +766,6 @@ fn which(program: &std::ffi::OsStr) -> Option<std::path::PathBuf> {
 /// The lots `ledger-node --demo` prints show what it says they show.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_prints_lots_that_show_what_it_says() {
-    use tokio_stream::StreamExt;
     let node = TestNode::start().await;
     // The demo's district, seed and all.
     let district = district_synth::generate(
@@ -775,17 +774,7 @@ async fn the_demo_prints_lots_that_show_what_it_says() {
         2026,
         at(0),
     );
-    let mut client = node.ledger().await;
-    let refused = client
-        .submit_stream(tokio_stream::iter(district.events))
-        .await
-        .unwrap()
-        .into_inner()
-        .map(|r| r.unwrap())
-        .filter(|r| !matches!(r.outcome, Some(pb::submit_result::Outcome::Receipt(_))))
-        .collect::<Vec<_>>()
-        .await;
-    assert!(refused.is_empty(), "{:?}", refused.first());
+    foodtrace_tests::admit_all(&node, district.events).await;
     let http = reqwest::Client::new();
     let lot = |id: Option<String>| {
         let http = http.clone();
