@@ -8,6 +8,16 @@ fn main() -> ExitCode {
     let cli = foodtrace_cli::Cli::parse();
     match foodtrace_cli::run(cli, &mut std::io::stdout()) {
         Ok(code) => code,
+        // The reader went away (`foodtrace … | head`): nothing is wrong with the command.
+        Err(error)
+            if error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("foodtrace: {error:#}");
             match error.downcast_ref::<foodtrace_cli::Failure>() {

@@ -58,3 +58,35 @@ fn a_config_file_with_a_typo_is_refused_by_name() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("unknown field `token_`"), "{stderr}");
 }
+
+/// Output piped into a reader that stops early (`foodtrace … | head -1`) is not an
+/// error: no message, exit code 0.
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = foodtrace()
+        .args(["keygen", "--out"])
+        .arg(dir.path().join("k.key"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before the command writes its first line.
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        dir.path().join("k.key").exists(),
+        "the work itself was done"
+    );
+}
