@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read when the script runs, not baked in when it was compiled: a target directory
+    // shared by two checkouts reuses the compiled script.
+    let proto_root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let files = ["foodtrace/v1/event.proto", "foodtrace/v1/ledger.proto"];
     for file in &files {
         println!("cargo:rerun-if-changed={}", proto_root.join(file).display());
