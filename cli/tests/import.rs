@@ -95,22 +95,12 @@ async fn import(file: &Path, key: &str, market: &str, node: &TestNode) -> (Optio
     import_with(file, &[], key, market, node).await
 }
 
-async fn n_events(node: &TestNode) -> u64 {
-    let status: serde_json::Value = reqwest::get(format!("{}/v1/status", node.http_base()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    status["n_events"].as_u64().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sheet_with_bad_rows_imports_reports_and_reimports_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (node, key, market) = node_with_lots(N_ROWS, dir.path()).await;
     let farm = party(1, PartyRole::Producer).id().to_string();
-    let before = n_events(&node).await;
+    let before = node.n_events().await;
     let file = dir.path().join("早市.csv");
     sheet(
         &file,
@@ -149,7 +139,7 @@ async fn a_sheet_with_bad_rows_imports_reports_and_reimports_nothing() {
     ] {
         assert!(said.contains(line), "{line} in {said}");
     }
-    assert_eq!(n_events(&node).await, before + good as u64);
+    assert_eq!(node.n_events().await, before + good as u64);
 
     // The rejects file: the five rows as they were, with the reason.
     let rejects = dir.path().join("早市.rejects.csv");
@@ -168,7 +158,7 @@ async fn a_sheet_with_bad_rows_imports_reports_and_reimports_nothing() {
         )),
         "{said}"
     );
-    assert_eq!(n_events(&node).await, before + good as u64);
+    assert_eq!(node.n_events().await, before + good as u64);
 
     // The clerk fixes four of the five in the rejects file and imports it as it is.
     let fixed = text
@@ -189,7 +179,7 @@ async fn a_sheet_with_bad_rows_imports_reports_and_reimports_nothing() {
         said.contains("refused by the node: ") && said.contains("91210112MA00088882"),
         "{said}"
     );
-    assert_eq!(n_events(&node).await, before + good as u64 + 4);
+    assert_eq!(node.n_events().await, before + good as u64 + 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,7 +188,7 @@ async fn an_import_killed_half_way_finishes_when_run_again() {
     let dir = tempfile::tempdir().unwrap();
     let (node, key, market) = node_with_lots(N_ROWS, dir.path()).await;
     let farm = party(1, PartyRole::Producer).id().to_string();
-    let before = n_events(&node).await;
+    let before = node.n_events().await;
     let file = dir.path().join("sheet.csv");
     sheet(&file, N_ROWS, &farm, &[]);
 
@@ -229,7 +219,7 @@ async fn an_import_killed_half_way_finishes_when_run_again() {
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(9)
     );
-    let part = n_events(&node).await - before;
+    let part = node.n_events().await - before;
     assert!(
         part > 0 && part < N_ROWS as u64,
         "killed half-way: {part} rows in"
@@ -252,7 +242,7 @@ async fn an_import_killed_half_way_finishes_when_run_again() {
     assert_eq!(imported + already, N_ROWS as u64, "{said}");
     assert!(already >= part && imported > 0, "{said}");
     // Every row once.
-    assert_eq!(n_events(&node).await, before + N_ROWS as u64);
+    assert_eq!(node.n_events().await, before + N_ROWS as u64);
 }
 
 #[test]
@@ -288,7 +278,7 @@ async fn shipments_link_the_importers_receipt_of_each_lot() {
     sheet(&receipts, 50, &farm, &[]);
     let (code, said) = import(&receipts, &key, &market, &node).await;
     assert_eq!(code, Some(0), "{said}");
-    let before = n_events(&node).await;
+    let before = node.n_events().await;
 
     let shipments = dir.path().join("出货.csv");
     let mut text = String::from("销售日期,购货者,品名,批号,数量,单位,票据编号\n");
@@ -334,14 +324,14 @@ async fn shipments_link_the_importers_receipt_of_each_lot() {
         said.contains("row 53: 票据编号: is required for a shipment"),
         "{said}"
     );
-    assert_eq!(n_events(&node).await, before + 50);
+    assert_eq!(node.n_events().await, before + 50);
 
     let (_, said) = import_with(&shipments, &shipped, &key, &market, &node).await;
     assert!(
         said.starts_with("imported 0 rows; 50 already in the ledger;"),
         "{said}"
     );
-    assert_eq!(n_events(&node).await, before + 50);
+    assert_eq!(node.n_events().await, before + 50);
 }
 
 /// Lots whose producers record nothing (the "four smalls"): the sheet's rows bring them
@@ -352,7 +342,7 @@ async fn lots_nobody_recorded_enter_the_ledger_at_the_markets_receipt() {
     let dir = tempfile::tempdir().unwrap();
     let (node, key, market) = node_with_lots(0, dir.path()).await;
     let farm = party(1, PartyRole::Producer).id().to_string();
-    let before = n_events(&node).await;
+    let before = node.n_events().await;
     let file = dir.path().join("小农.csv");
     std::fs::write(
         &file,
@@ -368,21 +358,10 @@ async fn lots_nobody_recorded_enter_the_ledger_at_the_markets_receipt() {
     assert!(said.starts_with("imported 2 rows; 0 already"), "{said}");
     let (_, said) = import(&file, &key, &market, &node).await;
     assert!(said.starts_with("imported 0 rows; 2 already"), "{said}");
-    assert_eq!(n_events(&node).await, before + 2);
-    let page: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/l/XN-002", node.http_base()))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(page["product_name"], "韭菜");
-    assert_eq!(
-        page["product_category"], "食用农产品",
-        "the default category"
-    );
-    assert_eq!(page["entries"][0]["supplier"], "浑南绿源蔬菜合作社");
-    assert_eq!(page["entries"][0]["recorded_by"], "浑南农产品批发市场");
+    assert_eq!(node.n_events().await, before + 2);
+    let page = node.public_lot("/l/XN-002").await;
+    assert_eq!(page.product_name, "韭菜");
+    assert_eq!(page.product_category, "食用农产品", "the default category");
+    assert_eq!(page.entries[0].supplier, "浑南绿源蔬菜合作社");
+    assert_eq!(page.entries[0].recorded_by, "浑南农产品批发市场");
 }

@@ -286,6 +286,30 @@ impl TestNode {
     pub fn http_base(&self) -> String {
         format!("http://{}", self.http_addr)
     }
+
+    /// Events in the ledger, as `/v1/status` says.
+    pub async fn n_events(&self) -> u64 {
+        let status: serde_json::Value = reqwest::get(format!("{}/v1/status", self.http_base()))
+            .await
+            .expect("the query API answers")
+            .json()
+            .await
+            .expect("status is JSON");
+        status["n_events"].as_u64().expect("n_events is a number")
+    }
+
+    /// The public page's data for `path` (`/l/{lot}` or a Digital Link), as JSON.
+    pub async fn public_lot(&self, path: &str) -> query_api::public::PublicLot {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.http_base()))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("the query API answers")
+            .json()
+            .await
+            .expect("a public lot")
+    }
 }
 
 impl TestNode {

@@ -276,15 +276,7 @@ async fn english_by_accept_language_or_switch_and_json_by_accept() {
     let (_, _, html) = page(&http, &format!("{url}?lang=en"), "zh-CN").await;
     assert!(html.contains("Verified"));
 
-    let lot: PublicLot = http
-        .get(&url)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lot = node.public_lot(LINK).await;
     assert_eq!(lot.lot_id, CABBAGE);
     assert_eq!(lot.product_name, "大白菜");
     assert_eq!(lot.origins[0].producer, "浑南绿源蔬菜合作社");
@@ -775,20 +767,10 @@ async fn the_demo_prints_lots_that_show_what_it_says() {
         at(0),
     );
     foodtrace_tests::admit_all(&node, district.events).await;
-    let http = reqwest::Client::new();
     let lot = |id: Option<String>| {
-        let http = http.clone();
-        let url = format!("{}/l/{}", node.http_base(), id.expect("the demo has one"));
-        async move {
-            http.get(url)
-                .header("accept", "application/json")
-                .send()
-                .await
-                .unwrap()
-                .json::<PublicLot>()
-                .await
-                .unwrap()
-        }
+        let path = format!("/l/{}", id.expect("the demo has one"));
+        let node = &node;
+        async move { node.public_lot(&path).await }
     };
     let showcase = district.showcase;
     let on_sale = lot(showcase.on_sale).await;
@@ -968,15 +950,7 @@ async fn a_lot_its_producer_did_not_record_enters_at_the_markets_receipt() {
     )
     .await;
 
-    let lot: PublicLot = http
-        .get(format!("{}/l/SMALL-1", node.http_base()))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lot = node.public_lot("/l/SMALL-1").await;
     assert_eq!(lot.product_name, "小白菜");
     assert_eq!(lot.made_by, None);
     assert_eq!(lot.entries.len(), 1);
@@ -1062,15 +1036,7 @@ async fn a_lot_its_producer_did_not_record_enters_at_the_markets_receipt() {
         ),
     )
     .await;
-    let cabbage: PublicLot = http
-        .get(format!("{}{LINK}", node.http_base()))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cabbage = node.public_lot(LINK).await;
     assert_eq!(cabbage.product_name, "大白菜");
     assert_eq!(cabbage.made_by.as_deref(), Some("浑南绿源蔬菜合作社"));
     assert!(cabbage.entries.is_empty());

@@ -34,16 +34,6 @@ fn authority_id() -> String {
     district_synth::authority_id().to_string()
 }
 
-async fn n_events(node: &TestNode) -> u64 {
-    let status: serde_json::Value = reqwest::get(format!("{}/v1/status", node.http_base()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    status["n_events"].as_u64().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_is_registered_and_submits_json_events() {
     let node = TestNode::start().await;
@@ -123,7 +113,7 @@ async fn a_producer_is_registered_and_submits_json_events() {
     let (code, again) = run(submit(&origin, &[])).await;
     assert_eq!(code, ExitCode::SUCCESS);
     assert!(again.contains("(already recorded)"), "{again}");
-    assert_eq!(n_events(&node).await, 3);
+    assert_eq!(node.n_events().await, 3);
 
     let lines = dir.path().join("events.jsonl");
     std::fs::write(
@@ -144,7 +134,7 @@ async fn a_producer_is_registered_and_submits_json_events() {
     let (code, said) = run(submit(&lines, &["--dry-run"])).await;
     assert_eq!(code, ExitCode::SUCCESS, "{said}");
     assert!(said.contains("line 1: valid, signed; hash ") && said.contains("line 3: valid"));
-    assert_eq!(n_events(&node).await, 3);
+    assert_eq!(node.n_events().await, 3);
     let (code, said) = run(submit(&lines, &[])).await;
     assert_eq!(code, ExitCode::SUCCESS, "{said}");
     assert!(said.contains("line 1: recorded: sequence 3"), "{said}");
@@ -175,7 +165,7 @@ async fn a_producer_is_registered_and_submits_json_events() {
         "{said}"
     );
     assert!(said.contains("nothing sent"));
-    assert_eq!(n_events(&node).await, 5);
+    assert_eq!(node.n_events().await, 5);
 
     // The node's refusals come back per line: a producer may not recall.
     let recall = dir.path().join("recall.jsonl");
