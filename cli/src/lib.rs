@@ -10,9 +10,11 @@
 //! trusting nothing but the log key you pinned).
 
 pub mod api;
+pub mod bounds;
 mod bundle;
 pub mod follow;
 pub mod import;
+pub mod loadgen;
 pub mod qr;
 pub mod record;
 pub mod render;
@@ -311,6 +313,10 @@ pub enum Command {
     /// rows go to a rejects file to fix and import again; a rerun imports nothing twice.
     /// Columns: see README (`import --template FILE` writes an example).
     Import(import::ImportArgs),
+    /// Push a realistic mix of signed events at a node from many concurrent streams and
+    /// measure durable events a second and acknowledgement latency (BENCHMARKS.md). The
+    /// authority's key registers the load's parties.
+    Loadgen(loadgen::LoadgenArgs),
     /// Make a new Ed25519 key pair in a file readable only by you (mode 0600), and print
     /// its public key and key id. Never overwrites an existing file.
     Keygen {
@@ -516,6 +522,17 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             match format {
                 ViewFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&page)?)?,
                 ViewFormat::Table => write!(out, "{}", render::lots_table(&page))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Loadgen(args) => {
+            let reports = loadgen::run(&args, out)?;
+            if reports.iter().any(|r| r.refused > 0) {
+                return Err(Failure {
+                    code: record::EXIT_EVENT_REFUSED,
+                    message: "the node refused some of the load's events".into(),
+                }
+                .into());
             }
             Ok(ExitCode::SUCCESS)
         }

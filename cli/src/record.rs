@@ -209,7 +209,7 @@ fn grant(public_key: &str, valid_from: Option<&str>) -> anyhow::Result<KeyGrant>
         .ok_or_else(|| {
             anyhow::anyhow!("--public-key: '{public_key}' is not 64 hex digits (32 bytes)")
         })?;
-    ed25519_dalek_check(&bytes)?;
+    public_key_check(&bytes)?;
     Ok(KeyGrant {
         key_id: KeyId::of_public_key(&bytes),
         public_key: bytes,
@@ -221,13 +221,12 @@ fn grant(public_key: &str, valid_from: Option<&str>) -> anyhow::Result<KeyGrant>
     })
 }
 
-/// Refuses bytes that are not a usable Ed25519 public key (a point on the curve, not of
-/// small order), as admission would.
-fn ed25519_dalek_check(bytes: &[u8; 32]) -> anyhow::Result<()> {
-    match ed25519_dalek::VerifyingKey::from_bytes(bytes) {
-        Ok(key) if !key.is_weak() => Ok(()),
-        _ => anyhow::bail!("--public-key: not a usable Ed25519 public key"),
-    }
+/// Refuses bytes that are not a key the registry accepts (the canonical encoding of a
+/// point of prime order: `ledger_core::signature::check_public_key`), as admission would.
+fn public_key_check(bytes: &[u8; 32]) -> anyhow::Result<()> {
+    ledger_core::signature::check_public_key(bytes).map_err(|problem| {
+        anyhow::anyhow!("--public-key: not a usable Ed25519 public key: it {problem}")
+    })
 }
 
 fn optional_text(text: Option<&str>, what: &str) -> anyhow::Result<Option<Text>> {

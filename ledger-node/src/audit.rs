@@ -10,21 +10,20 @@
 //!
 //! Admission is replayed in order on one thread with the signature checks deferred
 //! ([`admit_deferring_signature`] names the key each signature must verify under); the
-//! signatures themselves are verified (strictly, as the writer does) by one worker per
-//! core, in chunks, while the replay goes on. The earliest failure of either kind wins.
+//! signatures themselves are verified by one worker per core, in batches (by the rule
+//! the writer applies, `ledger_core::signature`), while the replay goes on. The earliest failure of either kind wins.
 
 use std::fmt;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
 
-use ed25519_dalek::{Signature, VerifyingKey};
 use ledger_core::admission::{Admission, admit_deferring_signature};
 use ledger_core::checkpoint::LogVerifier;
 use ledger_core::contract::event_hash;
-use ledger_core::contract::verify_body;
 use ledger_core::ids::{KeyId, PartyId};
 use ledger_core::merkle::{MemTree, TreeHash, leaf_hash};
+use ledger_core::signature::{SignatureCheck, verify_batch};
 use ledger_proto::{decode_signed_event, pb};
 use ledger_store::{CommitGroup, EventIndex, LedgerStore, MemStore, NewEvent, StoreTree};
 
@@ -113,24 +112,26 @@ impl FirstBad {
 }
 
 fn verify_chunk(chunk: &[Deferred], first_bad: &FirstBad) {
-    for deferred in chunk {
-        let ok = VerifyingKey::from_bytes(&deferred.key).is_ok_and(|key| {
-            verify_body(
-                &key,
-                &deferred.body,
-                &Signature::from_bytes(&deferred.signature),
-            )
-        });
-        if !ok {
-            first_bad.record(
-                deferred.sequence,
-                format!(
-                    "would not be admitted: signature: does not verify under key {} of party {}",
-                    deferred.key_id, deferred.signer
-                ),
-            );
-            return;
-        }
+    let checks: Vec<SignatureCheck<'_>> = chunk
+        .iter()
+        .map(|deferred| SignatureCheck {
+            key: &deferred.key,
+            body: &deferred.body,
+            signature: &deferred.signature,
+        })
+        .collect();
+    if verify_batch(&checks) {
+        return;
+    }
+    // One is bad at least: the rule, one at a time, names the first.
+    if let Some((deferred, _)) = chunk.iter().zip(&checks).find(|(_, check)| !check.verify()) {
+        first_bad.record(
+            deferred.sequence,
+            format!(
+                "would not be admitted: signature: does not verify under key {} of party {}",
+                deferred.key_id, deferred.signer
+            ),
+        );
     }
 }
 

@@ -1,7 +1,9 @@
-//! The ledger as admission sees it: the store, plus the events of the commit group being
-//! built, which are admitted but not yet written.
+//! The ledger as admission sees it: the store, plus the events of the commit groups
+//! admitted but not yet written.
 
 use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 
 use ledger_core::admission::{LedgerView, LookupError, ViewedEvent};
 use ledger_core::ids::{EventHash, LotId, PartyId};
@@ -26,27 +28,19 @@ pub fn decode_stored(event: &StoredEvent) -> Result<EventBody, LookupError> {
     })
 }
 
-/// A [`LedgerView`] over a store and the pending part of a commit group.
-pub struct PendingView<'a> {
-    store: &'a dyn LedgerStore,
+/// What a commit group adds to the ledger, as admission sees it: its events (decoded),
+/// the lots they create and the registry entries they change.
+#[derive(Default)]
+pub struct Layer {
+    /// When the node recorded the group's events (`None` outside the writer).
+    recorded_at: Option<DateTime<Utc>>,
     events: HashMap<EventHash, ViewedEvent>,
     lots: HashMap<LotId, LotRecord>,
     parties: HashMap<PartyId, PartyRecord>,
     authority: Option<PartyId>,
 }
 
-impl<'a> PendingView<'a> {
-    /// A view of `store` with nothing pending.
-    pub fn new(store: &'a dyn LedgerStore) -> PendingView<'a> {
-        PendingView {
-            store,
-            events: HashMap::new(),
-            lots: HashMap::new(),
-            parties: HashMap::new(),
-            authority: None,
-        }
-    }
-
+impl Layer {
     /// Adds an admitted event and the state it changes.
     pub fn add(
         &mut self,
@@ -67,45 +61,115 @@ impl<'a> PendingView<'a> {
         }
     }
 
+    /// Whether the layer holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+/// A [`LedgerView`] over a store, the groups admitted but not yet written (`layers`,
+/// oldest first: a group is admitted while the one before it is being committed), and
+/// the group being built.
+pub struct PendingView<'a> {
+    store: &'a dyn LedgerStore,
+    layers: &'a [std::sync::Arc<Layer>],
+    current: Layer,
+}
+
+impl<'a> PendingView<'a> {
+    /// A view of `store` with nothing pending.
+    pub fn new(store: &'a dyn LedgerStore) -> PendingView<'a> {
+        PendingView {
+            store,
+            layers: &[],
+            current: Layer::default(),
+        }
+    }
+
+    /// A view of `store` and the groups in `layers` (oldest first), not yet written, for
+    /// a group whose events are recorded at `recorded_at`.
+    pub fn over(
+        store: &'a dyn LedgerStore,
+        layers: &'a [std::sync::Arc<Layer>],
+        recorded_at: DateTime<Utc>,
+    ) -> PendingView<'a> {
+        PendingView {
+            store,
+            layers,
+            current: Layer {
+                recorded_at: Some(recorded_at),
+                ..Layer::default()
+            },
+        }
+    }
+
+    /// Adds an admitted event and the state it changes.
+    pub fn add(
+        &mut self,
+        hash: EventHash,
+        event: ViewedEvent,
+        lot: Option<&LotRecord>,
+        party: Option<&PartyRecord>,
+    ) {
+        self.current.add(hash, event, lot, party);
+    }
+
+    /// The group built so far, to be layered under the next group's view.
+    pub fn into_layer(self) -> Layer {
+        self.current
+    }
+
+    /// The layers, newest first, then the group being built first of all.
+    fn pending(&self) -> impl Iterator<Item = &Layer> {
+        std::iter::once(&self.current).chain(self.layers.iter().rev().map(|l| &**l))
+    }
+
     /// The sequence number of an admitted event, pending or stored (`None` if unknown or
     /// unreadable: admission has read it already, so neither happens in practice).
     pub fn sequence_of(&self, hash: &EventHash) -> Option<u64> {
-        match self.events.get(hash) {
+        match self.pending_event(hash) {
             Some(event) => Some(event.sequence),
             None => self.store.sequence_of(hash).ok().flatten(),
         }
     }
 
-    /// A pending event by hash.
+    /// An event admitted but not yet written, by hash.
     pub fn pending_event(&self, hash: &EventHash) -> Option<&ViewedEvent> {
-        self.events.get(hash)
+        self.pending().find_map(|layer| layer.events.get(hash))
+    }
+
+    /// When an event admitted but not yet written was recorded.
+    pub fn pending_recorded_at(&self, hash: &EventHash) -> Option<DateTime<Utc>> {
+        self.pending()
+            .find(|layer| layer.events.contains_key(hash))
+            .and_then(|layer| layer.recorded_at)
     }
 }
 
 impl LedgerView for PendingView<'_> {
     fn authority(&self) -> Result<Option<PartyId>, LookupError> {
-        match &self.authority {
+        match self.pending().find_map(|layer| layer.authority.as_ref()) {
             Some(authority) => Ok(Some(authority.clone())),
             None => self.store.authority().map_err(lookup),
         }
     }
 
     fn party(&self, party_id: &PartyId) -> Result<Option<PartyRecord>, LookupError> {
-        match self.parties.get(party_id) {
+        match self.pending().find_map(|layer| layer.parties.get(party_id)) {
             Some(party) => Ok(Some(party.clone())),
             None => self.store.party(party_id).map_err(lookup),
         }
     }
 
     fn lot(&self, lot_id: &LotId) -> Result<Option<LotRecord>, LookupError> {
-        match self.lots.get(lot_id) {
+        match self.pending().find_map(|layer| layer.lots.get(lot_id)) {
             Some(lot) => Ok(Some(lot.clone())),
             None => self.store.lot(lot_id).map_err(lookup),
         }
     }
 
     fn event(&self, hash: &EventHash) -> Result<Option<ViewedEvent>, LookupError> {
-        if let Some(event) = self.events.get(hash) {
+        if let Some(event) = self.pending_event(hash) {
             return Ok(Some(event.clone()));
         }
         let Some(sequence) = self.store.sequence_of(hash).map_err(lookup)? else {

@@ -2,27 +2,42 @@
 //! Merkle tree and signs checkpoints.
 //!
 //! Submissions wait in a bounded queue (the backpressure: a full queue makes callers
-//! wait, and a stream's flow control pushes back to the client). One dedicated thread
-//! takes whatever has queued up, at most [`WriterConfig::max_group`] events, admits each
-//! against the store plus the events already admitted in the group, appends their leaves
-//! to the tree, and writes events, index entries, tree nodes and (when one is due) a
-//! signed checkpoint as one synced batch; only then does it answer. RocksDB is never
-//! touched from async code, and one fsync serves a whole group.
+//! wait, and a stream's flow control pushes back to the client). Two threads do the
+//! writing, as a pipeline:
+//!
+//! - the **admitter** (`ledger-writer`) takes whatever has queued up, at most
+//!   [`WriterConfig::max_group`] events, and admits each against the store, the groups
+//!   still being committed and the events already admitted in this group, deferring the
+//!   signature checks; then checks the group's signatures in batches on every core
+//!   (`ledger_core::signature::verify_batch`, which accepts exactly what the one-by-one
+//!   rule accepts); appends the leaves to the Merkle tree and, when one is due, signs a
+//!   checkpoint. If a batch fails, the bad signatures are found one by one and the group
+//!   is admitted again without them (a later event may have relied on a refused one).
+//! - the **committer** (`ledger-commit`) writes each group (events, index entries, tree
+//!   nodes, checkpoint) as one synced batch and only then answers its submitters.
+//!
+//! So one fsync serves a whole group, and the next group is admitted and verified while
+//! the last one is being written. At most two groups wait for the committer. If a commit
+//! fails, that group and every group admitted after it are refused (they may rely on
+//! it), and the admitter starts again from what the store holds.
 //!
 //! A checkpoint is due when the tree has grown and [`WriterConfig::checkpoint_interval`]
 //! has passed since the last one, or when one is asked for. A ticker thread wakes the
 //! writer every interval so the last events of a burst are covered soon even when no
-//! more arrive.
+//! more arrive. RocksDB is never touched from async code.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use ledger_core::admission::{Admission, ViewedEvent, admit};
+use ledger_core::admission::{Admission, ViewedEvent, admit, admit_deferring_signature};
 use ledger_core::checkpoint::LogSigner;
 use ledger_core::ids::EventHash;
 use ledger_core::merkle::{Frontier, leaf_hash};
+use ledger_core::signature::{SignatureCheck, verify_batch};
 use ledger_core::{Refusal, RefusalCode, SignedEvent};
 use ledger_store::{
     CommitGroup, EventIndex, LedgerStore, NewEvent, StoreError, StoreTree, StoredCheckpoint,
@@ -30,7 +45,7 @@ use ledger_store::{
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::view::PendingView;
+use crate::view::{Layer, PendingView};
 
 /// The node's acknowledgement of a durable event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,13 +133,48 @@ impl Drop for WriterThread {
     }
 }
 
-struct Writer<'a> {
+/// The admitting half of the writer (see the module documentation).
+struct Admitter<'a> {
     store: &'a dyn LedgerStore,
     log: LogSigner,
     frontier: Frontier,
+    /// The sequence number the next admitted event gets.
+    next: u64,
+    /// Groups admitted and handed to the committer, oldest first, with the sequence
+    /// number after each; dropped once the store has them.
+    layers: Vec<Arc<Layer>>,
+    layer_ends: Vec<u64>,
     last_checkpoint: Option<(u64, Instant)>,
     checkpoint_interval: Duration,
+    commits: std::sync::mpsc::SyncSender<ToCommit>,
+    /// Set by the committer when a commit failed: start again from the store.
+    broken: Arc<AtomicBool>,
+}
+
+/// What the admitter hands the committer.
+enum ToCommit {
+    Group(Draft),
+    /// Answer once every group handed over before has been dealt with.
+    Barrier(std::sync::mpsc::SyncSender<()>),
+}
+
+type Reply = oneshot::Sender<Result<Receipt, Refusal>>;
+
+/// An admitted group, ready to write, and the answers its submitters are owed.
+struct Draft {
+    first_sequence: u64,
+    group: CommitGroup,
+    replies: Vec<(Reply, Result<Receipt, Refusal>)>,
+}
+
+/// The committing half of the writer.
+struct Committer<'a> {
+    store: &'a dyn LedgerStore,
     published: watch::Sender<Option<StoredCheckpoint>>,
+    broken: Arc<AtomicBool>,
+    /// The first sequence number of a group whose commit failed, until the admitter
+    /// has started again: receipts from there on are refused.
+    failed_from: Option<(u64, String)>,
 }
 
 impl Ledger {
@@ -147,15 +197,41 @@ impl Ledger {
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
-                let mut writer = Writer {
-                    store: &*thread_store,
-                    log,
-                    frontier,
-                    last_checkpoint: latest.map(|c| (c.tree_size, Instant::now())),
-                    checkpoint_interval: interval,
-                    published,
-                };
-                writer.run(jobs, max_group);
+                let store = &*thread_store;
+                let broken = Arc::new(AtomicBool::new(false));
+                let (commits, to_commit) = std::sync::mpsc::sync_channel(1);
+                std::thread::scope(|scope| {
+                    let committer_broken = broken.clone();
+                    std::thread::Builder::new()
+                        .name("ledger-commit".into())
+                        .spawn_scoped(scope, move || {
+                            let mut committer = Committer {
+                                store,
+                                published,
+                                broken: committer_broken,
+                                failed_from: None,
+                            };
+                            for job in to_commit {
+                                committer.handle(job);
+                            }
+                        })
+                        .expect("spawn the ledger commit thread");
+                    let mut admitter = Admitter {
+                        store,
+                        log,
+                        frontier,
+                        next: size,
+                        layers: Vec::new(),
+                        layer_ends: Vec::new(),
+                        last_checkpoint: latest.map(|c| (c.tree_size, Instant::now())),
+                        checkpoint_interval: interval,
+                        commits,
+                        broken,
+                    };
+                    admitter.run(jobs, max_group);
+                    // Dropping the admitter closes the committer's channel: it finishes
+                    // the groups in hand and ends, and the scope waits for it.
+                });
             })
             .expect("spawn the ledger writer thread");
         spawn_ticker(queue.downgrade(), interval);
@@ -236,7 +312,7 @@ fn spawn_ticker(queue: mpsc::WeakSender<Job>, interval: Duration) {
         .expect("spawn the checkpoint ticker thread");
 }
 
-impl Writer<'_> {
+impl Admitter<'_> {
     fn run(&mut self, mut jobs: mpsc::Receiver<Job>, max_group: usize) {
         let mut batch = Vec::with_capacity(max_group);
         while let Some(first) = jobs.blocking_recv() {
@@ -247,85 +323,190 @@ impl Writer<'_> {
                     Err(_) => break,
                 }
             }
-            self.commit_group(&mut batch);
+            if self.broken.load(Ordering::SeqCst) {
+                self.start_again();
+            }
+            self.forget_committed();
+            let draft = self.admit_group(&mut batch);
+            if self.commits.send(ToCommit::Group(draft)).is_err() {
+                break;
+            }
         }
         tracing::debug!("ledger writer stopped: no more submitters");
     }
 
-    fn commit_group(&mut self, batch: &mut Vec<Job>) {
+    /// After a failed commit: wait for the committer to refuse what it holds, then take
+    /// up the tree, the sequence and the latest checkpoint from the store.
+    fn start_again(&mut self) {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        if self.commits.send(ToCommit::Barrier(done)).is_ok() {
+            let _ = wait.recv();
+        }
+        self.layers.clear();
+        self.layer_ends.clear();
+        let reloaded = self.store.next_sequence().and_then(|size| {
+            let frontier = Frontier::load(&StoreTree(self.store), size)?;
+            let latest = self.store.latest_checkpoint()?;
+            Ok((size, frontier, latest))
+        });
+        match reloaded {
+            Ok((size, frontier, latest)) => {
+                self.next = size;
+                self.frontier = frontier;
+                self.last_checkpoint = latest.map(|c| (c.tree_size, Instant::now()));
+                self.broken.store(false, Ordering::SeqCst);
+            }
+            // Still broken: the next group is refused and we try again after it.
+            Err(error) => tracing::error!(%error, "cannot reload the ledger after a failed commit"),
+        }
+    }
+
+    /// Drops the layers of groups the store now holds.
+    fn forget_committed(&mut self) {
+        let Ok(stored) = self.store.next_sequence() else {
+            return;
+        };
+        let done = self
+            .layer_ends
+            .iter()
+            .take_while(|end| **end <= stored)
+            .count();
+        self.layers.drain(..done);
+        self.layer_ends.drain(..done);
+    }
+
+    /// Admits a group. Signatures are checked in batches after admission; when one is
+    /// bad, the group is admitted again with the bad ones refused (checking the rest one
+    /// by one, since later events may have relied on a refused one).
+    fn admit_group(&mut self, batch: &mut Vec<Job>) -> Draft {
         let now = Utc::now().trunc_subsecs(3);
-        let next = match self.store.next_sequence() {
-            Ok(next) => next,
-            Err(error) => {
-                let refusal = Refusal::new(
-                    RefusalCode::Unavailable,
-                    "",
-                    format!("ledger store: {error}"),
-                );
-                for job in batch.drain(..) {
-                    if let Job::Submit { reply, .. } = job {
-                        let _ = reply.send(Err(refusal.clone()));
-                    }
+        let frontier_before = self.frontier.clone();
+        let mut bad = HashMap::new();
+        let (group, outcomes, layer) = loop {
+            match self.try_admit_group(batch, now, &bad) {
+                Ok(admitted) => break admitted,
+                Err(found) => {
+                    self.frontier = frontier_before.clone();
+                    bad = found;
                 }
-                return;
             }
         };
-        let frontier_before = self.frontier.clone();
-        let mut view = PendingView::new(self.store);
+        let first_sequence = self.next;
+        self.next += group.events.len() as u64;
+        if !layer.is_empty() {
+            self.layers.push(Arc::new(layer));
+            self.layer_ends.push(self.next);
+        }
+        let replies = batch
+            .drain(..)
+            .zip(outcomes)
+            .filter_map(|(job, outcome)| match (job, outcome) {
+                (Job::Submit { reply, .. }, Some(outcome)) => Some((reply, outcome)),
+                _ => None,
+            })
+            .collect();
+        Draft {
+            first_sequence,
+            group,
+            replies,
+        }
+    }
+
+    /// One attempt at a group: events in `bad` are refused with their refusal; the
+    /// others' signatures are checked in batches (when `bad` is empty) or one by one.
+    /// Fails with the events whose signatures are bad.
+    #[allow(clippy::type_complexity)]
+    fn try_admit_group(
+        &mut self,
+        batch: &[Job],
+        now: DateTime<Utc>,
+        bad: &HashMap<usize, Refusal>,
+    ) -> Result<(CommitGroup, Vec<Option<Result<Receipt, Refusal>>>, Layer), HashMap<usize, Refusal>>
+    {
+        let defer = bad.is_empty();
+        let mut view = PendingView::over(self.store, &self.layers, now);
         let mut group = CommitGroup::default();
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut deferred: Vec<(usize, [u8; 32])> = Vec::new();
         let mut checkpoint_asked = false;
-        for job in batch.iter() {
+        for (i, job) in batch.iter().enumerate() {
             let event = match job {
                 Job::Submit { event, .. } => event,
                 Job::Checkpoint => {
                     checkpoint_asked = true;
+                    outcomes.push(None);
                     continue;
                 }
-                Job::Tick => continue,
-            };
-            let sequence = next + group.events.len() as u64;
-            let outcome = match admit(&view, event, sequence, now) {
-                Ok(Admission::New(changes)) => {
-                    let body = event.body();
-                    let hash = event.hash();
-                    view.add(
-                        hash,
-                        ViewedEvent {
-                            sequence,
-                            signature: *event.signature(),
-                            body: body.clone(),
-                        },
-                        changes.new_lot.as_ref(),
-                        changes.party.as_ref(),
-                    );
-                    let leaf = leaf_hash(&hash, event.signature(), now.timestamp_millis());
-                    group.tree_nodes.extend(self.frontier.append(leaf));
-                    group.events.push(NewEvent {
-                        event: StoredEvent {
-                            sequence,
-                            hash,
-                            recorded_at: now,
-                            body: event.body_bytes().to_vec(),
-                            signature: *event.signature(),
-                        },
-                        index: EventIndex::of(body, hash, sequence, |link| view.sequence_of(link)),
-                    });
-                    group.lots.extend(changes.new_lot);
-                    group.parties.extend(changes.party);
-                    Ok(Receipt {
-                        sequence,
-                        hash,
-                        recorded_at: now,
-                        duplicate: false,
-                    })
+                Job::Tick => {
+                    outcomes.push(None);
+                    continue;
                 }
-                Ok(Admission::Duplicate { sequence }) => {
-                    original_receipt(self.store, &view, event, sequence, now)
+            };
+            if let Some(refusal) = bad.get(&i) {
+                outcomes.push(Some(Err(refusal.clone())));
+                continue;
+            }
+            let sequence = self.next + group.events.len() as u64;
+            let admitted = if defer {
+                admit_deferring_signature(&view, event, sequence, now)
+            } else {
+                admit(&view, event, sequence, now).map(|admission| (admission, None))
+            };
+            let outcome = match admitted {
+                Ok((admission, key)) => {
+                    if let Some(key) = key {
+                        deferred.push((i, key));
+                    }
+                    match admission {
+                        Admission::New(changes) => {
+                            let body = event.body();
+                            let hash = event.hash();
+                            view.add(
+                                hash,
+                                ViewedEvent {
+                                    sequence,
+                                    signature: *event.signature(),
+                                    body: body.clone(),
+                                },
+                                changes.new_lot.as_ref(),
+                                changes.party.as_ref(),
+                            );
+                            let leaf = leaf_hash(&hash, event.signature(), now.timestamp_millis());
+                            group.tree_nodes.extend(self.frontier.append(leaf));
+                            group.events.push(NewEvent {
+                                event: StoredEvent {
+                                    sequence,
+                                    hash,
+                                    recorded_at: now,
+                                    body: event.body_bytes().to_vec(),
+                                    signature: *event.signature(),
+                                },
+                                index: EventIndex::of(body, hash, sequence, |link| {
+                                    view.sequence_of(link)
+                                }),
+                            });
+                            group.lots.extend(changes.new_lot);
+                            group.parties.extend(changes.party);
+                            Ok(Receipt {
+                                sequence,
+                                hash,
+                                recorded_at: now,
+                                duplicate: false,
+                            })
+                        }
+                        Admission::Duplicate { sequence } => {
+                            original_receipt(self.store, &view, event, sequence)
+                        }
+                    }
                 }
                 Err(refusal) => Err(refusal),
             };
-            outcomes.push(outcome);
+            outcomes.push(Some(outcome));
+        }
+
+        let found = bad_signatures(batch, &deferred);
+        if !found.is_empty() {
+            return Err(found);
         }
 
         let grown = self
@@ -335,40 +516,118 @@ impl Writer<'_> {
             .last_checkpoint
             .is_none_or(|(_, at)| at.elapsed() >= self.checkpoint_interval);
         if grown && self.frontier.size() > 0 && (checkpoint_asked || due) {
-            group.checkpoint = Some(StoredCheckpoint {
+            let checkpoint = StoredCheckpoint {
                 tree_size: self.frontier.size(),
                 note: self.log.sign(self.frontier.size(), self.frontier.root()),
-            });
+            };
+            self.last_checkpoint = Some((checkpoint.tree_size, Instant::now()));
+            group.checkpoint = Some(checkpoint);
         }
+        Ok((group, outcomes, view.into_layer()))
+    }
+}
 
-        let committed = if group.is_empty() {
-            Ok(())
-        } else {
-            self.store.commit(&group)
+/// Signatures in a batch worth a second thread: below this, one core checks them all.
+const PARALLEL_CHECKS: usize = 64;
+
+/// Checks the deferred signatures of a group (job index, key) in batches, half on this
+/// thread and half on another; when a batch fails, finds its bad ones one by one.
+fn bad_signatures(batch: &[Job], deferred: &[(usize, [u8; 32])]) -> HashMap<usize, Refusal> {
+    let event = |i: usize| match &batch[i] {
+        Job::Submit { event, .. } => event,
+        Job::Checkpoint | Job::Tick => unreachable!("only submissions have signatures"),
+    };
+    let checks: Vec<SignatureCheck<'_>> = deferred
+        .iter()
+        .map(|(i, key)| SignatureCheck {
+            key,
+            body: event(*i).body_bytes(),
+            signature: event(*i).signature(),
+        })
+        .collect();
+    let halves = if checks.len() >= PARALLEL_CHECKS {
+        checks.split_at(checks.len() / 2)
+    } else {
+        (&checks[..], &[][..])
+    };
+    let (first_ok, second_ok) = std::thread::scope(|scope| {
+        let second = (!halves.1.is_empty()).then(|| scope.spawn(|| verify_batch(halves.1)));
+        let first_ok = verify_batch(halves.0);
+        let second_ok = second.is_none_or(|h| h.join().unwrap_or(false));
+        (first_ok, second_ok)
+    });
+    let mut bad = HashMap::new();
+    for (half, ok, offset) in [
+        (halves.0, first_ok, 0),
+        (halves.1, second_ok, halves.0.len()),
+    ] {
+        if ok {
+            continue;
+        }
+        for (j, check) in half.iter().enumerate() {
+            if !check.verify() {
+                let i = deferred[offset + j].0;
+                let body = event(i).body();
+                bad.insert(
+                    i,
+                    Refusal::new(
+                        RefusalCode::Unauthenticated,
+                        "signature",
+                        format!(
+                            "does not verify under key {} of party {}",
+                            body.key_id, body.signer
+                        ),
+                    ),
+                );
+            }
+        }
+    }
+    bad
+}
+
+impl Committer<'_> {
+    fn handle(&mut self, job: ToCommit) {
+        let draft = match job {
+            ToCommit::Group(draft) => draft,
+            ToCommit::Barrier(done) => {
+                self.failed_from = None;
+                let _ = done.send(());
+                return;
+            }
         };
-        match &committed {
-            Ok(()) => {
-                if let Some(checkpoint) = group.checkpoint.take() {
-                    self.last_checkpoint = Some((checkpoint.tree_size, Instant::now()));
-                    self.published.send_replace(Some(checkpoint));
+        let Draft {
+            first_sequence,
+            mut group,
+            replies,
+        } = draft;
+        if self.failed_from.is_none() {
+            let committed = if group.is_empty() {
+                Ok(())
+            } else {
+                self.store.commit(&group)
+            };
+            match committed {
+                Ok(()) => {
+                    if let Some(checkpoint) = group.checkpoint.take() {
+                        self.published.send_replace(Some(checkpoint));
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, n_events = group.events.len(), "commit failed; the group and the ones after it are refused");
+                    self.failed_from = Some((first_sequence, error.to_string()));
+                    self.broken.store(true, Ordering::SeqCst);
                 }
             }
-            Err(error) => {
-                tracing::error!(%error, n_events = group.events.len(), "commit failed; the group is refused");
-                self.frontier = frontier_before;
-            }
         }
-        let replies = batch.drain(..).filter_map(|job| match job {
-            Job::Submit { reply, .. } => Some(reply),
-            Job::Checkpoint | Job::Tick => None,
-        });
-        for (reply, outcome) in replies.zip(outcomes) {
-            let outcome = match (&committed, outcome) {
-                (Err(error), Ok(receipt)) if receipt.sequence >= next => Err(Refusal::new(
-                    RefusalCode::Unavailable,
-                    "",
-                    format!("the ledger could not store the event: {error}"),
-                )),
+        for (reply, outcome) in replies {
+            let outcome = match (&self.failed_from, outcome) {
+                (Some((from, error)), Ok(receipt)) if receipt.sequence >= *from => {
+                    Err(Refusal::new(
+                        RefusalCode::Unavailable,
+                        "",
+                        format!("the ledger could not store the event: {error}"),
+                    ))
+                }
                 (_, outcome) => outcome,
             };
             let _ = reply.send(outcome);
@@ -376,18 +635,16 @@ impl Writer<'_> {
     }
 }
 
-/// The receipt of an event already in the ledger (or earlier in this very group).
+/// The receipt of an event already in the ledger (or admitted, not yet written).
 fn original_receipt(
     store: &dyn LedgerStore,
     view: &PendingView<'_>,
     event: &SignedEvent,
     sequence: u64,
-    now: DateTime<Utc>,
 ) -> Result<Receipt, Refusal> {
-    let recorded_at = if view.pending_event(&event.hash()).is_some() {
-        now
-    } else {
-        store
+    let recorded_at = match view.pending_recorded_at(&event.hash()) {
+        Some(recorded_at) => recorded_at,
+        None => store
             .event(sequence)
             .map_err(|e| Refusal::new(RefusalCode::Unavailable, "", format!("ledger store: {e}")))?
             .map(|stored| stored.recorded_at)
@@ -397,7 +654,7 @@ fn original_receipt(
                     "",
                     format!("event {sequence} is missing"),
                 )
-            })?
+            })?,
     };
     Ok(Receipt {
         sequence,

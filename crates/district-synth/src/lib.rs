@@ -25,6 +25,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub mod city;
+pub mod load;
 
 /// Hunnan District's GB/T 2260 code.
 pub const HUNNAN: &str = "210112";

@@ -8,11 +8,12 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::SigningKey;
 use ledger_core::checkpoint::{LogSigner, LogVerifier};
-use ledger_core::contract::{event_hash, sign_body, verify_body};
+use ledger_core::contract::{event_hash, sign_body, signing_message};
 use ledger_core::merkle::{
     Frontier, MemTree, TreeHash, consistency_proof, inclusion_proof, leaf_hash, verify_consistency,
     verify_inclusion,
 };
+use ledger_core::signature::{SignatureCheck, verify_batch, verify_body};
 
 /// The README's test-vector body: a 193-byte ORIGIN.
 const BODY_HEX: &str = "0801121239313231303131324d4130303030303031571a10636639323463663231646137353536322219323032362d31312d32385430363a33303a30302b30383a3030527c0a330a0d484e3030312d312d30303030311209e5a4a7e799bde88f9c1a09766567657461626c65220c0a06313230302e3512026b67120a323032362d31312d32371a063231303131322223e6b591e58d97e58cba20e69d8ee79bb8e8a197e9819320e894ace88f9ce59fbae59cb02a0a484730303030303030313001";
@@ -34,9 +35,58 @@ fn signatures(c: &mut Criterion) {
     c.bench_function("sign/193B", |b| {
         b.iter(|| sign_body(&key, black_box(&body)))
     });
+    let message = signing_message(&body);
     c.bench_function("verify_strict/193B", |b| {
-        b.iter(|| assert!(verify_body(&verifying, black_box(&body), &signature)))
+        b.iter(|| {
+            assert!(
+                verifying
+                    .verify_strict(black_box(&message), &signature)
+                    .is_ok()
+            )
+        })
     });
+    let public = verifying.to_bytes();
+    let signature = signature.to_bytes();
+    c.bench_function("verify/193B", |b| {
+        b.iter(|| assert!(verify_body(&public, black_box(&body), &signature)))
+    });
+    // A batch as the writer makes one: 512 events by 64 parties.
+    let keys: Vec<SigningKey> = (0..64u8)
+        .map(|i| SigningKey::from_bytes(&[i; 32]))
+        .collect();
+    let bodies: Vec<Vec<u8>> = (0..512u32)
+        .map(|i| {
+            let mut body = body.clone();
+            body.extend_from_slice(&i.to_le_bytes());
+            body
+        })
+        .collect();
+    let signed: Vec<([u8; 32], [u8; 64])> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let key = &keys[i % keys.len()];
+            (
+                key.verifying_key().to_bytes(),
+                sign_body(key, body).to_bytes(),
+            )
+        })
+        .collect();
+    let checks: Vec<SignatureCheck<'_>> = signed
+        .iter()
+        .zip(&bodies)
+        .map(|((key, signature), body)| SignatureCheck {
+            key,
+            body,
+            signature,
+        })
+        .collect();
+    let mut group = c.benchmark_group("verify_batch");
+    group.throughput(criterion::Throughput::Elements(checks.len() as u64));
+    group.bench_function("512 signatures, 64 keys", |b| {
+        b.iter(|| assert!(verify_batch(black_box(&checks))))
+    });
+    group.finish();
 }
 
 fn merkle(c: &mut Criterion) {

@@ -9,14 +9,14 @@
 use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use ed25519_dalek::{Signature, VerifyingKey};
 
-use crate::contract::{event_hash, verify_body};
+use crate::contract::event_hash;
 use crate::ids::{EventHash, KeyId, LotId, PartyId};
 use crate::model::{
     EventBody, EventKind, KeyGrant, LotInfo, PartyRole, PartyStatus, ReceivingSource,
     TransformKind, limits,
 };
+use crate::signature::{check_public_key, verify_body};
 use crate::state::{KeyRecord, LotRecord, PartyRecord};
 
 /// How far in the node's future an event's `occurred_at` may be.
@@ -198,7 +198,7 @@ pub fn admit(
 /// and the public key the signature must verify under is returned (`None` when the
 /// event repeats a stored one byte for byte, signature included). Nothing admitted this
 /// way may be trusted until the caller has verified the signature under that key with
-/// [`crate::contract::verify_body`]: the audit does that in parallel on every core.
+/// [`crate::signature::verify_body`] (or in a batch): the audit does that in parallel on every core.
 pub fn admit_deferring_signature(
     view: &dyn LedgerView,
     event: &SignedEvent,
@@ -691,15 +691,8 @@ fn check_signature(
     key_id: &KeyId,
     signer: &PartyId,
 ) -> Result<(), Refusal> {
-    let verified = public_key
-        .and_then(|bytes| VerifyingKey::from_bytes(bytes).ok())
-        .is_some_and(|key| {
-            verify_body(
-                &key,
-                event.body_bytes(),
-                &Signature::from_bytes(event.signature()),
-            )
-        });
+    let verified =
+        public_key.is_some_and(|key| verify_body(key, event.body_bytes(), event.signature()));
     if verified {
         Ok(())
     } else {
@@ -767,12 +760,11 @@ fn check_grants(grants: &[KeyGrant], path: &str) -> Result<(), Refusal> {
                 ),
             ));
         }
-        let usable = VerifyingKey::from_bytes(&grant.public_key).is_ok_and(|key| !key.is_weak());
-        if !usable {
+        if let Err(problem) = check_public_key(&grant.public_key) {
             return Err(refuse(
                 RefusalCode::InvalidArgument,
                 format!("{field}.public_key"),
-                "is not a usable Ed25519 public key (invalid or of small order)",
+                format!("is not a usable Ed25519 public key: it {problem}"),
             ));
         }
         if grant

@@ -7,7 +7,7 @@
 //! | purpose    | preimage                                        | function |
 //! |------------|-------------------------------------------------|----------|
 //! | event hash | `BODY`                                          | BLAKE3 derive-key, context [`EVENT_HASH_CONTEXT`] |
-//! | signature  | [`SIGNATURE_PREFIX`] (23 bytes) then `BODY`     | Ed25519 (RFC 8032), checked with `verify_strict` |
+//! | signature  | [`SIGNATURE_PREFIX`] (23 bytes) then `BODY`     | Ed25519 (RFC 8032) signing; checked by the rule of [`crate::signature`] |
 //! | key id     | the 32-byte Ed25519 public key                  | BLAKE3 derive-key, context [`KEY_ID_CONTEXT`], first 8 bytes |
 //!
 //! Hashing and signing are kept apart: the hash uses BLAKE3's key-derivation mode with
@@ -16,7 +16,7 @@
 //! field 12 of wire type 6, which does not exist). A signature over an event can
 //! therefore never be replayed as a signature over anything else foodtrace signs.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey};
 
 use crate::ids::EventHash;
 
@@ -47,15 +47,11 @@ pub fn sign_body(key: &SigningKey, body: &[u8]) -> Signature {
     key.sign(&signing_message(body))
 }
 
-/// Checks a body's signature with the strict rule (canonical `S`, no small-order `A` or `R`).
-pub fn verify_body(key: &VerifyingKey, body: &[u8], signature: &Signature) -> bool {
-    key.verify_strict(&signing_message(body), signature).is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::KeyId;
+    use crate::signature::verify_body;
 
     #[test]
     fn contexts_are_distinct_and_prefix_is_23_bytes() {
@@ -73,15 +69,16 @@ mod tests {
         let key = SigningKey::from_bytes(&[1; 32]);
         let body = b"some body bytes".to_vec();
         let signature = sign_body(&key, &body);
-        assert!(verify_body(&key.verifying_key(), &body, &signature));
+        let public = key.verifying_key().to_bytes();
+        assert!(verify_body(&public, &body, &signature.to_bytes()));
         for i in 0..body.len() {
             let mut flipped = body.clone();
             flipped[i] ^= 1;
-            assert!(!verify_body(&key.verifying_key(), &flipped, &signature));
+            assert!(!verify_body(&public, &flipped, &signature.to_bytes()));
         }
         // A signature over the bare body (no prefix) is refused.
         let bare = key.sign(&body);
-        assert!(!verify_body(&key.verifying_key(), &body, &bare));
+        assert!(!verify_body(&public, &body, &bare.to_bytes()));
         let _ = KeyId::of_public_key(key.verifying_key().as_bytes());
     }
 }

@@ -3,10 +3,11 @@
 
 use ed25519_dalek::SigningKey;
 use expect_test::expect;
-use ledger_core::contract::{event_hash, signing_message, verify_body};
+use ledger_core::contract::{event_hash, signing_message};
 use ledger_core::model::{
     CertificateBasis, EventBody, EventKind, LotInfo, Origin, Quantity, RegionCode, Text,
 };
+use ledger_core::signature::verify_body;
 use ledger_core::{KeyId, LotId, PartyId};
 use ledger_proto::{decode_signed_event, encode_body, sign_body};
 
@@ -87,7 +88,7 @@ fn the_vector_decodes_and_verifies() {
     assert_eq!(event.hash().to_string(), v.hash);
     let key = vector_key().verifying_key();
     let signature = ed25519_dalek::Signature::from_slice(&signature).unwrap();
-    assert!(verify_body(&key, &body, &signature));
+    assert!(verify_body(key.as_bytes(), &body, &signature.to_bytes()));
     // The signed message is the prefix and the body: a plain Ed25519 check of it passes.
     assert!(
         key.verify_strict(&signing_message(&body), &signature)

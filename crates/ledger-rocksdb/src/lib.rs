@@ -450,6 +450,46 @@ impl RocksStore {
     }
 }
 
+/// The medium's bound for the load generator: `n` synced writes, each one `WriteBatch` of
+/// `keys` keys with `value_len`-byte values, into a fresh RocksDB database created in
+/// `dir` (which must not exist yet, and is left behind for the caller to remove). Returns
+/// each write's duration. This is what one commit group costs at least, with none of the
+/// ledger's work.
+pub fn synced_batch_writes(
+    dir: &Path,
+    n: usize,
+    keys: usize,
+    value_len: usize,
+) -> Result<Vec<std::time::Duration>, StoreError> {
+    if dir.exists() {
+        return Err(StoreError::new(
+            StoreErrorKind::Io,
+            format!(
+                "{} exists; the probe writes a fresh database",
+                dir.display()
+            ),
+        ));
+    }
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    let db = DB::open(&options, dir).map_err(io)?;
+    let mut write_options = WriteOptions::default();
+    write_options.set_sync(true);
+    let value: Vec<u8> = (0..value_len).map(|i| (i * 131 % 251) as u8).collect();
+    let mut times = Vec::with_capacity(n);
+    for round in 0..n {
+        let mut batch = WriteBatch::default();
+        for key in 0..keys {
+            batch.put(((round * keys + key) as u64).to_be_bytes(), &value);
+        }
+        let started = std::time::Instant::now();
+        db.write_opt(batch, &write_options).map_err(io)?;
+        times.push(started.elapsed());
+    }
+    Ok(times)
+}
+
 impl LedgerStore for RocksStore {
     fn commit(&self, group: &CommitGroup) -> Result<(), StoreError> {
         let _writer = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Durable ingest over gRPC, against the machine's raw bounds, in one run:
+#   bounds   Ed25519 single and batch verification on one core and on all, and a synced
+#            RocksDB write of a commit group's size, on the disk the node writes to;
+#   max      a release `ledger-node` on a fresh data directory takes EVENTS events (ten-
+#            event supply chains by 1,000 parties) from 8 concurrent gRPC streams as fast
+#            as it acknowledges them;
+#   0.8      the same at 80% of that rate, open loop (latency counted from when each event
+#            was due);
+# then the node's peak resident memory and its bytes on disk per event.
+# The load generator signs every event before each phase, and shares the machine's cores
+# with the node. Usage: bench/ingest.sh [EVENTS] [extra loadgen flags...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EVENTS=${1:-500000}
+shift || true
+
+cargo build --release -q -p ledger-node -p foodtrace-cli
+BIN=${CARGO_TARGET_DIR:-target}/release
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/foodtrace-ingest-bench.XXXXXX")
+NODE=""
+trap 'kill $NODE 2>/dev/null; wait $NODE 2>/dev/null; rm -rf "$WORK"' EXIT
+
+AUTHORITY=11210112MB00000017
+"$BIN/foodtrace" keygen --out "$WORK/authority.key" >/dev/null
+"$BIN/ledger-node" --data-dir "$WORK/data" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+    --authority-key "$WORK/authority.key" --authority-id "$AUTHORITY" >"$WORK/node.log" 2>&1 &
+NODE=$!
+until grep -q 'serving' "$WORK/node.log"; do
+    kill -0 $NODE 2>/dev/null || { cat "$WORK/node.log"; exit 1; }
+    sleep 0.2
+done
+GRPC="http://$(grep -o 'grpc=[0-9.:]*' "$WORK/node.log" | head -1 | cut -d= -f2)"
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
+"$BIN/foodtrace" loadgen --server "$GRPC" --key "$WORK/authority.key" --as "$AUTHORITY" \
+    --events "$EVENTS" --at-fraction 0.8 --bounds --bounds-dir "$WORK" \
+    --node-pid "$NODE" --node-data-dir "$WORK/data" "$@"

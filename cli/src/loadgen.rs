@@ -1,0 +1,477 @@
+//! `foodtrace loadgen`: push a realistic mix of signed events at a node and measure it.
+//!
+//! The authority (the key given with `--key`/`--as`) registers a population of parties
+//! (`district_synth::load`); then each phase pushes `--events` new events, in ten-event
+//! supply chains, over `--clients` concurrent gRPC streams, each on its own connection.
+//! Every event is signed before the phase starts (on every core), so the generator's
+//! signing does not compete with the node for the machine while it is measured.
+//!
+//! Phases: first as fast as the node acknowledges (each stream sends as fast as HTTP/2
+//! flow control lets it; the node stops reading a stream with 1,024 events waiting), which
+//! gives the maximum durable rate; then, for each `--at-fraction F`, an open-loop run at
+//! `F` times that rate: events are sent on a fixed schedule and each acknowledgement's
+//! latency is counted from when its event was *due*, not when it went out, so a stalled
+//! node cannot hide its stall (no coordinated omission). `--rate R` runs one open-loop
+//! phase at `R` events a second instead.
+//!
+//! With `--node-pid` the node's peak resident memory (`VmHWM`) is reported, with
+//! `--node-data-dir` its bytes on disk per event; `--bounds` first measures the machine's
+//! raw bounds (see [`crate::bounds`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use district_synth::Recorder;
+use district_synth::load::{CHAIN_LEN, LoadParties};
+use ledger_core::model::PartyRole;
+use ledger_proto::pb;
+use ledger_proto::pb::ledger_client::LedgerClient;
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::ServerArgs;
+use crate::record::SignerArgs;
+
+/// `foodtrace loadgen`'s flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LoadgenArgs {
+    /// The authority, who registers the load's parties.
+    #[command(flatten)]
+    pub signer: SignerArgs,
+    /// The node.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Parties in the load's population (20% producers, 5% markets, 45% shops, 20%
+    /// canteens, 10% warehouses); registered once, reused by later runs.
+    #[arg(long, default_value_t = 1000)]
+    pub parties: usize,
+    /// Concurrent client streams, each on its own connection.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Events each phase pushes (whole ten-event chains).
+    #[arg(long, default_value_t = 200_000)]
+    pub events: usize,
+    /// Run one open-loop phase at this many events a second instead of the maximum.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// After the maximum, an open-loop phase at this fraction of it (repeatable, or
+    /// comma-separated: `--at-fraction 0.5,0.8`).
+    #[arg(long, value_delimiter = ',')]
+    pub at_fraction: Vec<f64>,
+    /// First measure the machine's raw bounds: Ed25519 single and batch verification on
+    /// one core and on all, and a synced RocksDB batch write in `--bounds-dir`.
+    #[arg(long)]
+    pub bounds: bool,
+    /// Where the synced-write bound writes (put it on the node's disk; default: a
+    /// temporary directory).
+    #[arg(long)]
+    pub bounds_dir: Option<PathBuf>,
+    /// The node's process id: report its peak resident memory.
+    #[arg(long)]
+    pub node_pid: Option<u32>,
+    /// The node's data directory: report its bytes on disk per event.
+    #[arg(long)]
+    pub node_data_dir: Option<PathBuf>,
+}
+
+/// What one phase measured.
+#[derive(Debug, Clone)]
+pub struct PhaseReport {
+    /// What the phase was (`max`, `0.8 of max`, `20000/s`).
+    pub name: String,
+    /// The schedule's rate, if open-loop.
+    pub target_rate: Option<f64>,
+    /// Events acknowledged as newly durable.
+    pub acknowledged: u64,
+    /// Events refused (should be none).
+    pub refused: u64,
+    /// From the first send to the last acknowledgement.
+    pub elapsed: Duration,
+    /// Acknowledgement latency percentiles, in microseconds: p50, p90, p99, p99.9, max.
+    pub latency_us: [u64; 5],
+}
+
+impl PhaseReport {
+    /// Durable events a second.
+    pub fn rate(&self) -> f64 {
+        self.acknowledged as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+impl std::fmt::Display for PhaseReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [p50, p90, p99, p999, max] = self.latency_us.map(|us| us as f64 / 1000.0);
+        write!(
+            f,
+            "{:<14} {:>9} events in {:>6.2} s: {:>8.0} durable events/s; ack latency ms p50 {p50:.2} p90 {p90:.2} p99 {p99:.2} p99.9 {p999:.2} max {max:.2}; refused {}",
+            self.name,
+            self.acknowledged,
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            self.refused
+        )
+    }
+}
+
+/// Runs the load generator, printing as it goes.
+pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<Vec<PhaseReport>> {
+    if args.clients == 0 {
+        bail!("--clients: at least one");
+    }
+    if args.bounds {
+        let bounds = crate::bounds::measure(args.bounds_dir.as_deref())?;
+        write!(out, "{bounds}")?;
+    }
+    let signer = args.signer.signer()?;
+    let authority = Recorder::new(
+        signer.party_id().clone(),
+        PartyRole::Authority,
+        ledger_node::keys::read_key_file(&args.signer.key)?,
+    );
+    let parties = LoadParties::new(args.parties);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let channels = runtime.block_on(connect(&args.server.server, args.clients))?;
+    let at = now_beijing();
+    let registered = runtime.block_on(register(
+        &channels[0],
+        parties.registrations(&authority, at),
+    ))?;
+    writeln!(
+        out,
+        "{} parties: {registered} registered now, the rest already were",
+        parties.all().count()
+    )?;
+
+    let run_id = format!("{:x}", at.timestamp() % 0xFFFF_FFFF);
+    let mut phases: Vec<(String, Option<f64>)> = Vec::new();
+    match args.rate {
+        Some(rate) => phases.push((format!("{rate:.0}/s"), Some(rate))),
+        None => phases.push(("max".into(), None)),
+    }
+    let mut reports: Vec<PhaseReport> = Vec::new();
+    let mut next_chain = 0usize;
+    let mut pending_fractions = args.at_fraction.clone();
+    pending_fractions.reverse();
+    while let Some((name, rate)) = phases.pop() {
+        let n_chains = args.events.div_ceil(CHAIN_LEN);
+        let started = Instant::now();
+        let per_client = sign_chains(
+            &parties,
+            &run_id,
+            next_chain..next_chain + n_chains,
+            at,
+            args.clients,
+        );
+        next_chain += n_chains;
+        writeln!(
+            out,
+            "phase {name}: {} events signed in {:.1} s",
+            n_chains * CHAIN_LEN,
+            started.elapsed().as_secs_f64()
+        )?;
+        let report = runtime.block_on(push(&channels, per_client, rate, &name))?;
+        writeln!(out, "{report}")?;
+        out.flush()?;
+        let max = reports
+            .first()
+            .map(PhaseReport::rate)
+            .unwrap_or(report.rate());
+        reports.push(report);
+        if args.rate.is_none()
+            && let Some(fraction) = pending_fractions.pop()
+        {
+            phases.push((format!("{fraction} of max"), Some(max * fraction)));
+        }
+    }
+
+    if let Some(pid) = args.node_pid {
+        match node_memory(pid) {
+            Ok((peak, now)) => writeln!(
+                out,
+                "node memory: peak resident {:.0} MiB, now {:.0} MiB",
+                peak as f64 / 1048576.0,
+                now as f64 / 1048576.0
+            )?,
+            Err(error) => writeln!(out, "node memory: {error}")?,
+        }
+    }
+    if let Some(dir) = &args.node_data_dir {
+        let bytes = dir_bytes(dir).with_context(|| format!("measuring {}", dir.display()))?;
+        let n_events = runtime.block_on(count_events(&channels[0]))?;
+        writeln!(
+            out,
+            "node data: {:.1} MiB for {n_events} events: {:.0} bytes an event",
+            bytes as f64 / 1048576.0,
+            bytes as f64 / n_events as f64
+        )?;
+    }
+    Ok(reports)
+}
+
+fn now_beijing() -> chrono::DateTime<chrono::FixedOffset> {
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    chrono::SubsecRound::trunc_subsecs(chrono::Utc::now().with_timezone(&beijing), 0)
+}
+
+async fn connect(server: &str, n: usize) -> anyhow::Result<Vec<Channel>> {
+    let mut channels = Vec::with_capacity(n);
+    for _ in 0..n {
+        let channel = Endpoint::from_shared(server.to_owned())?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {server}"))?;
+        channels.push(channel);
+    }
+    Ok(channels)
+}
+
+/// Streams the registrations; returns how many were new.
+async fn register(channel: &Channel, events: Vec<pb::SignedEvent>) -> anyhow::Result<usize> {
+    let mut client = LedgerClient::new(channel.clone());
+    let mut results = client
+        .submit_stream(tokio_stream::iter(events))
+        .await?
+        .into_inner();
+    let mut new = 0;
+    while let Some(result) = results.message().await? {
+        match result.outcome {
+            Some(pb::submit_result::Outcome::Receipt(receipt)) if !receipt.duplicate => new += 1,
+            Some(pb::submit_result::Outcome::Receipt(_)) => {}
+            // Registered by an earlier run.
+            Some(pb::submit_result::Outcome::Refusal(refusal))
+                if refusal.code == tonic::Code::AlreadyExists as i32 => {}
+            Some(pb::submit_result::Outcome::Refusal(refusal)) => {
+                bail!("registration {} refused: {}", result.index, refusal.message)
+            }
+            None => bail!("registration {}: an empty answer", result.index),
+        }
+    }
+    Ok(new)
+}
+
+/// Signs chains `range` on every core, dealing them out to `clients` streams in turn.
+fn sign_chains(
+    parties: &LoadParties,
+    run_id: &str,
+    range: std::ops::Range<usize>,
+    at: chrono::DateTime<chrono::FixedOffset>,
+    clients: usize,
+) -> Vec<Vec<pb::SignedEvent>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chains: Vec<usize> = range.collect();
+    let per_thread = chains.len().div_ceil(threads).max(1);
+    let signed: Vec<Vec<(usize, Vec<pb::SignedEvent>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chains
+            .chunks(per_thread)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|&i| (i, parties.chain(run_id, i, at)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("signing thread"))
+            .collect()
+    });
+    let mut per_client: Vec<Vec<pb::SignedEvent>> = vec![Vec::new(); clients];
+    for (i, chain) in signed.into_iter().flatten() {
+        per_client[i % clients].extend(chain);
+    }
+    per_client
+}
+
+/// One stream's outcome.
+struct StreamOutcome {
+    latencies_us: Vec<u64>,
+    acknowledged: u64,
+    refused: u64,
+    first_refusal: Option<String>,
+    last_ack: Instant,
+}
+
+/// Pushes each client's events on its own stream, on a schedule when `rate` is given.
+async fn push(
+    channels: &[Channel],
+    per_client: Vec<Vec<pb::SignedEvent>>,
+    rate: Option<f64>,
+    name: &str,
+) -> anyhow::Result<PhaseReport> {
+    let start = Instant::now();
+    let per_stream_rate = rate.map(|r| r / channels.len() as f64);
+    let mut tasks = Vec::new();
+    for (channel, events) in channels.iter().zip(per_client) {
+        tasks.push(tokio::spawn(drive(
+            channel.clone(),
+            events,
+            start,
+            per_stream_rate,
+        )));
+    }
+    let mut latencies = Vec::new();
+    let (mut acknowledged, mut refused) = (0, 0);
+    let mut last_ack = start;
+    let mut first_refusal = None;
+    for task in tasks {
+        let outcome = task.await??;
+        latencies.extend(outcome.latencies_us);
+        acknowledged += outcome.acknowledged;
+        refused += outcome.refused;
+        last_ack = last_ack.max(outcome.last_ack);
+        first_refusal = first_refusal.or(outcome.first_refusal);
+    }
+    if let Some(refusal) = first_refusal {
+        eprintln!("loadgen: {refused} events refused; the first: {refusal}");
+    }
+    latencies.sort_unstable();
+    let percentile = |p: f64| -> u64 {
+        if latencies.is_empty() {
+            return 0;
+        }
+        let rank = ((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
+        latencies[rank - 1]
+    };
+    Ok(PhaseReport {
+        name: name.to_owned(),
+        target_rate: rate,
+        acknowledged,
+        refused,
+        elapsed: last_ack - start,
+        latency_us: [
+            percentile(0.50),
+            percentile(0.90),
+            percentile(0.99),
+            percentile(0.999),
+            percentile(1.0),
+        ],
+    })
+}
+
+/// One stream: send `events` (as fast as the stream takes them, or each at its due time),
+/// and time each acknowledgement from when its event was sent (or due).
+async fn drive(
+    channel: Channel,
+    events: Vec<pb::SignedEvent>,
+    start: Instant,
+    rate: Option<f64>,
+) -> anyhow::Result<StreamOutcome> {
+    let n = events.len();
+    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let (queue, queued) = mpsc::channel::<(usize, Option<Duration>, pb::SignedEvent)>(256);
+    tokio::spawn(async move {
+        for (i, event) in events.into_iter().enumerate() {
+            let due = rate.map(|rate| Duration::from_secs_f64(i as f64 / rate));
+            if let Some(due) = due {
+                tokio::time::sleep_until((start + due).into()).await;
+            }
+            if queue.send((i, due, event)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let stamps = sent.clone();
+    let outbound = ReceiverStream::new(queued).map(move |(i, due, event)| {
+        // Closed loop: the event goes out now. Open loop: it was due at `due`.
+        let at = due.unwrap_or_else(|| start.elapsed());
+        stamps[i].store(at.as_nanos() as u64, Ordering::Relaxed);
+        event
+    });
+    let mut client = LedgerClient::new(channel)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX);
+    let mut results = client.submit_stream(outbound).await?.into_inner();
+    let mut outcome = StreamOutcome {
+        latencies_us: Vec::with_capacity(n),
+        acknowledged: 0,
+        refused: 0,
+        first_refusal: None,
+        last_ack: start,
+    };
+    while let Some(result) = results.message().await? {
+        let now = start.elapsed().as_nanos() as u64;
+        let index = result.index as usize;
+        let sent_at = sent.get(index).map_or(now, |s| s.load(Ordering::Relaxed));
+        outcome
+            .latencies_us
+            .push(now.saturating_sub(sent_at) / 1000);
+        match result.outcome {
+            Some(pb::submit_result::Outcome::Receipt(receipt)) if !receipt.duplicate => {
+                outcome.acknowledged += 1
+            }
+            Some(pb::submit_result::Outcome::Receipt(_)) => {}
+            Some(pb::submit_result::Outcome::Refusal(refusal)) => {
+                outcome.refused += 1;
+                outcome.first_refusal.get_or_insert(refusal.message);
+            }
+            None => bail!("event {index}: an empty answer"),
+        }
+    }
+    outcome.last_ack = Instant::now();
+    Ok(outcome)
+}
+
+/// The number of events in the ledger (from the latest event's sequence number).
+async fn count_events(channel: &Channel) -> anyhow::Result<u64> {
+    let mut client = LedgerClient::new(channel.clone());
+    // Binary search for the first sequence number with no event.
+    let (mut low, mut high) = (0u64, 1u64 << 40);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        let found = client
+            .get_event(pb::GetEventRequest {
+                key: Some(pb::get_event_request::Key::Sequence(mid)),
+            })
+            .await;
+        match found {
+            Ok(_) => low = mid + 1,
+            Err(status) if status.code() == tonic::Code::NotFound => high = mid,
+            Err(status) => return Err(status.into()),
+        }
+    }
+    Ok(low)
+}
+
+/// Peak and current resident memory of a process, in bytes (`/proc/PID/status`).
+fn node_memory(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
+        let kib: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .context("a number of kB")?
+            .parse()?;
+        Ok(kib * 1024)
+    };
+    Ok((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+/// Bytes in the files under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
