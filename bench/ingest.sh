@@ -24,7 +24,7 @@ trap 'kill $NODE 2>/dev/null; wait $NODE 2>/dev/null; rm -rf "$WORK"' EXIT
 AUTHORITY=11210112MB00000017
 "$BIN/foodtrace" keygen --out "$WORK/authority.key" >/dev/null
 "$BIN/ledger-node" --data-dir "$WORK/data" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
-    --authority-key "$WORK/authority.key" --authority-id "$AUTHORITY" >"$WORK/node.log" 2>&1 &
+    --authority-key "$WORK/authority.key" --authority-id "$AUTHORITY" ${NODE_FLAGS:-} >"$WORK/node.log" 2>&1 &
 NODE=$!
 until grep -q 'serving' "$WORK/node.log"; do
     kill -0 $NODE 2>/dev/null || { cat "$WORK/node.log"; exit 1; }

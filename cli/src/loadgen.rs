@@ -203,13 +203,18 @@ pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<V
         }
     }
     if let Some(dir) = &args.node_data_dir {
-        let bytes = dir_bytes(dir).with_context(|| format!("measuring {}", dir.display()))?;
-        let n_events = runtime.block_on(count_events(&channels[0]))?;
+        let [tables, log, rest] =
+            dir_bytes(dir).with_context(|| format!("measuring {}", dir.display()))?;
+        let n_events = runtime.block_on(count_events(&channels[0]))? as f64;
+        let total = (tables + log + rest) as f64;
         writeln!(
             out,
-            "node data: {:.1} MiB for {n_events} events: {:.0} bytes an event",
-            bytes as f64 / 1048576.0,
-            bytes as f64 / n_events as f64
+            "node data: {:.1} MiB for {n_events} events: {:.0} bytes an event ({:.0} in tables, {:.0} in the write-ahead log, {:.0} other)",
+            total / 1048576.0,
+            total / n_events,
+            tables as f64 / n_events,
+            log as f64 / n_events,
+            rest as f64 / n_events
         )?;
     }
     Ok(reports)
@@ -461,17 +466,26 @@ fn node_memory(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((field("VmHWM:")?, field("VmRSS:")?))
 }
 
-/// Bytes in the files under `dir`.
-fn dir_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
-    let mut total = 0;
+/// Bytes in the files under `dir`: RocksDB's tables (`.sst`), its write-ahead log
+/// (`.log`), and the rest.
+fn dir_bytes(dir: &std::path::Path) -> std::io::Result<[u64; 3]> {
+    let mut total = [0; 3];
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            dir_bytes(&entry.path())?
-        } else {
-            meta.len()
+        if meta.is_dir() {
+            let inner = dir_bytes(&entry.path())?;
+            for (sum, part) in total.iter_mut().zip(inner) {
+                *sum += part;
+            }
+            continue;
+        }
+        let slot = match entry.path().extension().and_then(|e| e.to_str()) {
+            Some("sst") => 0,
+            Some("log") => 1,
+            _ => 2,
         };
+        total[slot] += meta.len();
     }
     Ok(total)
 }

@@ -32,6 +32,7 @@ use ledger_store::LedgerStore;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
+pub use ledger_rocksdb::RocksOptions;
 pub use writer::{Ledger, PendingReceipt, Receipt, WriterConfig};
 
 /// Largest gRPC message the node accepts: a body's limit plus room for the envelope.
@@ -202,6 +203,16 @@ pub fn open_ledger(
     log_origin: Option<&str>,
     writer: WriterConfig,
 ) -> anyhow::Result<Ledger> {
+    open_ledger_with(data_dir, log_origin, writer, &RocksOptions::default())
+}
+
+/// [`open_ledger`], with the RocksDB store's memory budgets given.
+pub fn open_ledger_with(
+    data_dir: &DataDir,
+    log_origin: Option<&str>,
+    writer: WriterConfig,
+    store_options: &RocksOptions,
+) -> anyhow::Result<Ledger> {
     std::fs::create_dir_all(data_dir.path())?;
     let origin = resolve_log_origin(data_dir, log_origin)?;
     let key_path = data_dir.node_key();
@@ -219,12 +230,13 @@ pub fn open_ledger(
         data_dir.path().join("log-verifier-key"),
         format!("{}\n", log.verifier_key()),
     )?;
-    let store = ledger_rocksdb::RocksStore::open(&data_dir.ledger()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the ledger in {}: {e}",
-            data_dir.ledger().display()
-        )
-    })?;
+    let store =
+        ledger_rocksdb::RocksStore::open_with(&data_dir.ledger(), store_options).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the ledger in {}: {e}",
+                data_dir.ledger().display()
+            )
+        })?;
     let store: Arc<dyn LedgerStore> = Arc::new(store);
     Ledger::start(store, log, writer).map_err(|e| anyhow::anyhow!("cannot start the ledger: {e}"))
 }

@@ -10,7 +10,8 @@ use district_synth::{Recorder, Scale, authority_id};
 use ledger_core::PartyId;
 use ledger_core::model::PartyRole;
 use ledger_node::{
-    AuthorityIdentity, DataDir, HttpOptions, WriterConfig, initialize, keys, open_ledger,
+    AuthorityIdentity, DataDir, HttpOptions, RocksOptions, WriterConfig, initialize, keys,
+    open_ledger_with,
 };
 use ledger_proto::Signer;
 use tracing_subscriber::EnvFilter;
@@ -64,6 +65,13 @@ struct Args {
     /// when it is asked for).
     #[arg(long, default_value_t = query_api::public::DEFAULT_CACHED_PAGES)]
     cached_pages: usize,
+    /// RocksDB's block cache (tables' data, index and filter blocks), in MiB.
+    #[arg(long, default_value_t = 64)]
+    block_cache_mib: usize,
+    /// RocksDB's memtables, all column families together, in MiB (writes wait for
+    /// flushes beyond this).
+    #[arg(long, default_value_t = 64)]
+    memtable_mib: usize,
     #[command(flatten)]
     rate_limit: query_api::limit::RateLimitArgs,
 }
@@ -78,10 +86,15 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let data_dir = DataDir::new(&args.data_dir);
-    let ledger = open_ledger(
+    let ledger = open_ledger_with(
         &data_dir,
         args.log_origin.as_deref(),
         WriterConfig::default(),
+        &RocksOptions {
+            block_cache_bytes: args.block_cache_mib << 20,
+            memtable_bytes: args.memtable_mib << 20,
+            ..RocksOptions::default()
+        },
     )?;
     tracing::info!(
         verifier_key = ledger.verifier_key(),

@@ -67,6 +67,41 @@ impl Layer {
     }
 }
 
+/// Registry entries and lots read from the store, decoded, kept for the writer's next
+/// groups (most events name a party or a lot that others named moments ago). An entry is
+/// dropped when a group that changes it is admitted: while that group is pending its
+/// layer answers, and once written the store does.
+pub struct StoreCache {
+    parties: quick_cache::unsync::Cache<PartyId, PartyRecord>,
+    lots: quick_cache::unsync::Cache<LotId, LotRecord>,
+}
+
+impl StoreCache {
+    /// A cache of at most `entries` parties and as many lots.
+    pub fn new(entries: usize) -> StoreCache {
+        StoreCache {
+            parties: quick_cache::unsync::Cache::new(entries),
+            lots: quick_cache::unsync::Cache::new(entries),
+        }
+    }
+
+    /// Forgets what `layer` changes.
+    pub fn forget(&mut self, layer: &Layer) {
+        for party in layer.parties.keys() {
+            self.parties.remove(party);
+        }
+        for lot in layer.lots.keys() {
+            self.lots.remove(lot);
+        }
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.parties.clear();
+        self.lots.clear();
+    }
+}
+
 /// A [`LedgerView`] over a store, the groups admitted but not yet written (`layers`,
 /// oldest first: a group is admitted while the one before it is being committed), and
 /// the group being built.
@@ -74,6 +109,7 @@ pub struct PendingView<'a> {
     store: &'a dyn LedgerStore,
     layers: &'a [std::sync::Arc<Layer>],
     current: Layer,
+    cache: Option<&'a std::cell::RefCell<StoreCache>>,
 }
 
 impl<'a> PendingView<'a> {
@@ -83,6 +119,7 @@ impl<'a> PendingView<'a> {
             store,
             layers: &[],
             current: Layer::default(),
+            cache: None,
         }
     }
 
@@ -91,6 +128,7 @@ impl<'a> PendingView<'a> {
     pub fn over(
         store: &'a dyn LedgerStore,
         layers: &'a [std::sync::Arc<Layer>],
+        cache: &'a std::cell::RefCell<StoreCache>,
         recorded_at: DateTime<Utc>,
     ) -> PendingView<'a> {
         PendingView {
@@ -100,6 +138,7 @@ impl<'a> PendingView<'a> {
                 recorded_at: Some(recorded_at),
                 ..Layer::default()
             },
+            cache: Some(cache),
         }
     }
 
@@ -155,17 +194,40 @@ impl LedgerView for PendingView<'_> {
     }
 
     fn party(&self, party_id: &PartyId) -> Result<Option<PartyRecord>, LookupError> {
-        match self.pending().find_map(|layer| layer.parties.get(party_id)) {
-            Some(party) => Ok(Some(party.clone())),
-            None => self.store.party(party_id).map_err(lookup),
+        if let Some(party) = self.pending().find_map(|layer| layer.parties.get(party_id)) {
+            return Ok(Some(party.clone()));
         }
+        let Some(cache) = self.cache else {
+            return self.store.party(party_id).map_err(lookup);
+        };
+        if let Some(party) = cache.borrow().parties.get(party_id) {
+            return Ok(Some(party.clone()));
+        }
+        let party = self.store.party(party_id).map_err(lookup)?;
+        if let Some(party) = &party {
+            cache
+                .borrow_mut()
+                .parties
+                .insert(party_id.clone(), party.clone());
+        }
+        Ok(party)
     }
 
     fn lot(&self, lot_id: &LotId) -> Result<Option<LotRecord>, LookupError> {
-        match self.pending().find_map(|layer| layer.lots.get(lot_id)) {
-            Some(lot) => Ok(Some(lot.clone())),
-            None => self.store.lot(lot_id).map_err(lookup),
+        if let Some(lot) = self.pending().find_map(|layer| layer.lots.get(lot_id)) {
+            return Ok(Some(lot.clone()));
         }
+        let Some(cache) = self.cache else {
+            return self.store.lot(lot_id).map_err(lookup);
+        };
+        if let Some(lot) = cache.borrow().lots.get(lot_id) {
+            return Ok(Some(lot.clone()));
+        }
+        let lot = self.store.lot(lot_id).map_err(lookup)?;
+        if let Some(lot) = &lot {
+            cache.borrow_mut().lots.insert(lot_id.clone(), lot.clone());
+        }
+        Ok(lot)
     }
 
     fn event(&self, hash: &EventHash) -> Result<Option<ViewedEvent>, LookupError> {

@@ -45,7 +45,7 @@ use ledger_store::{
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::view::{Layer, PendingView};
+use crate::view::{Layer, PendingView, StoreCache};
 
 /// The node's acknowledgement of a durable event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +144,8 @@ struct Admitter<'a> {
     /// number after each; dropped once the store has them.
     layers: Vec<Arc<Layer>>,
     layer_ends: Vec<u64>,
+    /// Parties and lots read from the store lately.
+    cache: std::cell::RefCell<StoreCache>,
     last_checkpoint: Option<(u64, Instant)>,
     checkpoint_interval: Duration,
     commits: std::sync::mpsc::SyncSender<ToCommit>,
@@ -223,6 +225,7 @@ impl Ledger {
                         next: size,
                         layers: Vec::new(),
                         layer_ends: Vec::new(),
+                        cache: std::cell::RefCell::new(StoreCache::new(STORE_CACHE_ENTRIES)),
                         last_checkpoint: latest.map(|c| (c.tree_size, Instant::now())),
                         checkpoint_interval: interval,
                         commits,
@@ -344,6 +347,7 @@ impl Admitter<'_> {
         }
         self.layers.clear();
         self.layer_ends.clear();
+        self.cache.borrow_mut().clear();
         let reloaded = self.store.next_sequence().and_then(|size| {
             let frontier = Frontier::load(&StoreTree(self.store), size)?;
             let latest = self.store.latest_checkpoint()?;
@@ -394,6 +398,7 @@ impl Admitter<'_> {
         let first_sequence = self.next;
         self.next += group.events.len() as u64;
         if !layer.is_empty() {
+            self.cache.borrow_mut().forget(&layer);
             self.layers.push(Arc::new(layer));
             self.layer_ends.push(self.next);
         }
@@ -424,7 +429,7 @@ impl Admitter<'_> {
     ) -> Result<(CommitGroup, Vec<Option<Result<Receipt, Refusal>>>, Layer), HashMap<usize, Refusal>>
     {
         let defer = bad.is_empty();
-        let mut view = PendingView::over(self.store, &self.layers, now);
+        let mut view = PendingView::over(self.store, &self.layers, &self.cache, now);
         let mut group = CommitGroup::default();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut deferred: Vec<(usize, [u8; 32])> = Vec::new();
@@ -526,6 +531,9 @@ impl Admitter<'_> {
         Ok((group, outcomes, view.into_layer()))
     }
 }
+
+/// Parties, and lots, the writer keeps decoded (a few hundred bytes each).
+const STORE_CACHE_ENTRIES: usize = 16_384;
 
 /// Signatures in a batch worth a second thread: below this, one core checks them all.
 const PARALLEL_CHECKS: usize = 64;

@@ -86,11 +86,16 @@ const FORMAT_VERSION: u8 = 2;
 const ENVELOPE_FORMAT: u8 = 1;
 const ENVELOPE_HEADER: usize = 1 + 8 + 32 + 64;
 
-/// Tuning for the RocksDB store.
+/// Tuning for the RocksDB store. RocksDB's memory is bounded by the two budgets: the
+/// block cache (which also holds the tables' index and filter blocks, so they do not
+/// grow with the data) and the memtables of all column families together (writers stall
+/// while flushes catch up, rather than memory growing).
 #[derive(Debug, Clone)]
 pub struct RocksOptions {
     /// Block cache size shared by all column families, in bytes.
     pub block_cache_bytes: usize,
+    /// Memtables of all column families together, in bytes.
+    pub memtable_bytes: usize,
     /// Open a snapshot of the directory for reading only (beside a running node, for
     /// an audit); commits are refused.
     pub read_only: bool,
@@ -103,6 +108,7 @@ impl Default for RocksOptions {
     fn default() -> Self {
         RocksOptions {
             block_cache_bytes: 64 << 20,
+            memtable_bytes: 64 << 20,
             read_only: false,
             secondary: None,
         }
@@ -217,13 +223,29 @@ impl RocksStore {
         db_options.create_if_missing(true);
         db_options.create_missing_column_families(true);
         db_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let memtables = options.memtable_bytes.max(4 << 20);
+        db_options.set_write_buffer_manager(
+            &rocksdb::WriteBufferManager::new_write_buffer_manager(memtables, true),
+        );
+        // The WAL holds what the memtables have not flushed yet; past this, RocksDB
+        // flushes the column families that keep the oldest log alive.
+        db_options.set_max_total_wal_size(2 * memtables as u64);
         let cache = rocksdb::Cache::new_lru_cache(options.block_cache_bytes);
         let mut table = rocksdb::BlockBasedOptions::default();
         table.set_block_cache(&cache);
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        // Admission looks up keys that are mostly absent (is this event new? is this lot
+        // new?): a Bloom filter answers most of those without reading a table.
+        table.set_bloom_filter(10.0, false);
         let descriptors = ALL_CFS.iter().map(|name| {
             let mut cf_options = Options::default();
             cf_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
             cf_options.set_block_based_table_factory(&table);
+            cf_options.set_write_buffer_size(memtables / 4);
+            // The same for the memtables (a filter of about 2% of their size).
+            cf_options.set_memtable_whole_key_filtering(true);
+            cf_options.set_memtable_prefix_bloom_ratio(0.02);
             ColumnFamilyDescriptor::new(*name, cf_options)
         });
         let db = if let Some(secondary) = &options.secondary {
@@ -490,6 +512,49 @@ pub fn synced_batch_writes(
     Ok(times)
 }
 
+/// A commit's writes, put into RocksDB's batch sorted by column family and key: a
+/// memtable takes keys in ascending order much faster (its skip list reuses the last
+/// insert's position instead of searching from the top), and most of a group's keys
+/// (hashes, lot and party ids) arrive in no order at all.
+#[derive(Default)]
+struct SortedBatch {
+    puts: Vec<(&'static str, Vec<u8>, Vec<u8>)>,
+}
+
+impl SortedBatch {
+    fn put(&mut self, cf: &'static str, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.puts
+            .push((cf, key.as_ref().to_vec(), value.as_ref().to_vec()));
+    }
+
+    fn into_write_batch(mut self, store: &RocksStore) -> WriteBatch {
+        // Stable: of two writes of one key, the later still lands last.
+        self.puts
+            .sort_by(|(cf_a, key_a, _), (cf_b, key_b, _)| (cf_a, key_a).cmp(&(cf_b, key_b)));
+        // Each put costs its key and value and a dozen bytes of framing; a batch that
+        // grew as it went would copy itself over and over.
+        let bytes: usize = self
+            .puts
+            .iter()
+            .map(|(_, key, value)| key.len() + value.len() + 16)
+            .sum();
+        let mut batch = WriteBatch::with_capacity_bytes(bytes + 64);
+        let mut handle: Option<(&str, &ColumnFamily)> = None;
+        for (cf, key, value) in &self.puts {
+            let family = match handle {
+                Some((name, family)) if name == *cf => family,
+                _ => {
+                    let family = store.cf(cf);
+                    handle = Some((cf, family));
+                    family
+                }
+            };
+            batch.put_cf(family, key, value);
+        }
+        batch
+    }
+}
+
 impl LedgerStore for RocksStore {
     fn commit(&self, group: &CommitGroup) -> Result<(), StoreError> {
         let _writer = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -498,34 +563,26 @@ impl LedgerStore for RocksStore {
         if group.is_empty() {
             return Ok(());
         }
-        let mut batch = WriteBatch::default();
+        let mut batch = SortedBatch::default();
         for new in &group.events {
             let event = &new.event;
             let seq = event.sequence.to_be_bytes();
-            batch.put_cf(self.cf(CF_EVENTS), seq, encode_envelope(event));
-            batch.put_cf(self.cf(CF_BY_HASH), event.hash.as_bytes(), seq);
+            batch.put(CF_EVENTS, seq, encode_envelope(event));
+            batch.put(CF_BY_HASH, event.hash.as_bytes(), seq);
             for (lot, fact) in &new.index.lots {
-                batch.put_cf(
-                    self.cf(CF_BY_LOT),
-                    id_key(lot.as_str(), &[&seq]),
-                    fact.encode(),
-                );
+                batch.put(CF_BY_LOT, id_key(lot.as_str(), &[&seq]), fact.encode());
             }
             let time = flip(new.index.occurred_at_millis);
             for party in &new.index.parties {
-                batch.put_cf(
-                    self.cf(CF_BY_PARTY),
-                    id_key(party.as_str(), &[&time, &seq]),
-                    [],
-                );
+                batch.put(CF_BY_PARTY, id_key(party.as_str(), &[&time, &seq]), []);
             }
             for link in &new.index.links {
                 let mut key = link.as_bytes().to_vec();
                 key.extend_from_slice(&seq);
-                batch.put_cf(self.cf(CF_FOLLOWERS), key, []);
+                batch.put(CF_FOLLOWERS, key, []);
             }
             for kind in [new.index.kind.as_str(), "*"] {
-                batch.put_cf(self.cf(CF_BY_KIND), id_key(kind, &[&time, &seq]), []);
+                batch.put(CF_BY_KIND, id_key(kind, &[&time, &seq]), []);
             }
         }
         for lot in &group.lots {
@@ -536,42 +593,40 @@ impl LedgerStore for RocksStore {
                 LotFilter::Product(lot.product_name.as_str()),
                 LotFilter::Creator(&lot.created_by),
             ] {
-                batch.put_cf(
-                    self.cf(CF_LOTS_BY),
+                batch.put(
+                    CF_LOTS_BY,
                     id_key(&lot_key(filter), &[&time, &seq]),
                     lot.lot_id.as_str(),
                 );
             }
             let json = serde_json::to_vec(lot).expect("lot records serialize");
-            batch.put_cf(self.cf(CF_LOTS), lot.lot_id.as_str(), json);
+            batch.put(CF_LOTS, lot.lot_id.as_str(), json);
         }
         for party in &group.parties {
             let json = serde_json::to_vec(party).expect("party records serialize");
-            batch.put_cf(self.cf(CF_PARTIES), party.party_id.as_str(), json);
+            batch.put(CF_PARTIES, party.party_id.as_str(), json);
             if party.role == PartyRole::Authority {
-                batch.put_cf(self.cf(CF_META), META_AUTHORITY, party.party_id.as_str());
+                batch.put(CF_META, META_AUTHORITY, party.party_id.as_str());
             }
         }
         for node in &group.tree_nodes {
-            batch.put_cf(
-                self.cf(CF_TREE),
-                tree_key(node.level, node.index),
-                node.hash.0,
-            );
+            batch.put(CF_TREE, tree_key(node.level, node.index), node.hash.0);
         }
         if let Some(checkpoint) = &group.checkpoint {
-            batch.put_cf(
-                self.cf(CF_CHECKPOINTS),
+            batch.put(
+                CF_CHECKPOINTS,
                 checkpoint.tree_size.to_be_bytes(),
                 checkpoint.note.as_bytes(),
             );
         }
         let new_next = next + group.events.len() as u64;
-        batch.put_cf(self.cf(CF_META), META_NEXT_SEQUENCE, new_next.to_be_bytes());
-        batch.put_cf(self.cf(CF_META), META_FORMAT, [FORMAT_VERSION]);
+        batch.put(CF_META, META_NEXT_SEQUENCE, new_next.to_be_bytes());
+        batch.put(CF_META, META_FORMAT, [FORMAT_VERSION]);
         let mut write_options = WriteOptions::default();
         write_options.set_sync(true);
-        self.db.write_opt(batch, &write_options).map_err(io)?;
+        self.db
+            .write_opt(batch.into_write_batch(self), &write_options)
+            .map_err(io)?;
         self.next_sequence.store(new_next, Ordering::SeqCst);
         Ok(())
     }
