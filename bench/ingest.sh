@@ -10,6 +10,7 @@
 # then the node's peak resident memory and its bytes on disk per event.
 # The load generator signs every event before each phase, and shares the machine's cores
 # with the node. Usage: bench/ingest.sh [EVENTS] [extra loadgen flags...]
+# AT_FRACTION= (empty) skips the 80% phase; NODE_FLAGS adds ledger-node flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-500000}
@@ -34,5 +35,5 @@ GRPC="http://$(grep -o 'grpc=[0-9.:]*' "$WORK/node.log" | head -1 | cut -d= -f2)
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
 "$BIN/foodtrace" loadgen --server "$GRPC" --key "$WORK/authority.key" --as "$AUTHORITY" \
-    --events "$EVENTS" --at-fraction 0.8 --bounds --bounds-dir "$WORK" \
+    --events "$EVENTS" ${AT_FRACTION-0.8:+--at-fraction ${AT_FRACTION-0.8}} --bounds --bounds-dir "$WORK" \
     --node-pid "$NODE" --node-data-dir "$WORK/data" "$@"
