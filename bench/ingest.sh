@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-500000}
+FRACTION=${AT_FRACTION-0.8}
 shift || true
 
 cargo build --release -q -p ledger-node -p foodtrace-cli
@@ -35,5 +36,5 @@ GRPC="http://$(grep -o 'grpc=[0-9.:]*' "$WORK/node.log" | head -1 | cut -d= -f2)
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
 "$BIN/foodtrace" loadgen --server "$GRPC" --key "$WORK/authority.key" --as "$AUTHORITY" \
-    --events "$EVENTS" ${AT_FRACTION-0.8:+--at-fraction ${AT_FRACTION-0.8}} --bounds --bounds-dir "$WORK" \
+    --events "$EVENTS" ${FRACTION:+--at-fraction $FRACTION} --bounds --bounds-dir "$WORK" \
     --node-pid "$NODE" --node-data-dir "$WORK/data" "$@"

@@ -255,13 +255,18 @@ fn replay(
             }
             Err(refusal) => return Err(at(sequence, format!("would not be admitted: {refusal}"))),
         };
-        let body = event.body();
+        tree.push(leaf_hash(
+            &stored.hash,
+            &stored.signature,
+            stored.recorded_at.timestamp_millis(),
+        ));
+        // The replay store serves admission only: events by hash, lots, parties. The
+        // indexes that serve queries (lot facts, parties and kinds by time, followers)
+        // are not rebuilt.
         let group = CommitGroup {
             events: vec![NewEvent {
-                index: EventIndex::of(body, event.hash(), sequence, |link| {
-                    replay.sequence_of(link).ok().flatten()
-                }),
-                event: stored.clone(),
+                index: EventIndex::default(),
+                event: stored,
             }],
             lots: changes.new_lot.into_iter().collect(),
             parties: changes.party.into_iter().collect(),
@@ -270,11 +275,6 @@ fn replay(
         replay
             .commit(&group)
             .map_err(|e| at(sequence, e.to_string()))?;
-        tree.push(leaf_hash(
-            &stored.hash,
-            &stored.signature,
-            stored.recorded_at.timestamp_millis(),
-        ));
     }
     let _ = chunks.send(chunk);
     drop(chunks);

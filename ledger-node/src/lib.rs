@@ -38,6 +38,9 @@ pub use writer::{Ledger, PendingReceipt, Receipt, WriterConfig};
 /// Largest gRPC message the node accepts: a body's limit plus room for the envelope.
 pub const MAX_GRPC_MESSAGE_BYTES: usize = ledger_core::model::limits::MAX_BODY_BYTES + 1024;
 
+/// HTTP/2 flow-control window of each gRPC stream, in bytes (about a thousand events).
+pub const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
+
 /// Serves the gRPC API (`foodtrace.v1.Ledger`, `foodtrace.v1.Registry`,
 /// `grpc.health.v1.Health` and server reflection) on `listener` until `shutdown`
 /// completes; then stops accepting, lets open calls finish and returns.
@@ -68,6 +71,11 @@ pub async fn serve(
     let log_service = LogServer::new(log::LogService::new(ledger))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES);
     tonic::transport::Server::builder()
+        // What one stream (and one connection) may have sent that the node has not
+        // read yet: with each stream's 1,024 events awaiting receipts and its 64
+        // answers waiting to go out, this bounds what a client can make the node hold.
+        .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
+        .initial_connection_window_size(Some(4 * STREAM_WINDOW_BYTES))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ledger_service)

@@ -325,3 +325,73 @@ async fn assert_checkpoint_matches_events(ledger: &Ledger, store: &dyn LedgerSto
     }
     assert_eq!(tree.root(), verified.root);
 }
+
+/// Queues `events` all at once (so they share groups) and returns each one's outcome as
+/// (sequence, or the refusal's code).
+async fn outcomes_queued(ledger: &Ledger, events: &[SignedEvent]) -> Vec<Result<u64, RefusalCode>> {
+    let mut pending = Vec::new();
+    for event in events {
+        pending.push(ledger.enqueue(event.clone()).await.unwrap());
+    }
+    let mut outcomes = Vec::new();
+    for receipt in pending {
+        outcomes.push(receipt.wait().await.map(|r| r.sequence).map_err(|r| r.code));
+    }
+    outcomes
+}
+
+#[tokio::test]
+async fn a_bad_signature_in_a_group_refuses_it_and_only_what_relies_on_it() {
+    let mut events: Vec<SignedEvent> = history()
+        .iter()
+        .map(|e| decode_signed_event(e.clone()).unwrap())
+        .collect();
+    // Spoil the signature of the first origin: its lot never comes to be, so what ships,
+    // receives, tests or transforms that lot is refused too, in the same groups.
+    let spoiled = events
+        .iter()
+        .position(|e| e.body().kind.name() == "ORIGIN")
+        .unwrap();
+    let mut signature = *events[spoiled].signature();
+    signature[10] ^= 0x40;
+    events[spoiled] = SignedEvent::from_decoded_parts(
+        events[spoiled].body_bytes().to_vec(),
+        events[spoiled].body().clone(),
+        signature,
+    );
+    let config = WriterConfig {
+        queue_capacity: 4096,
+        max_group: 4096,
+        ..WriterConfig::default()
+    };
+    let batched = Ledger::start(Arc::new(MemStore::new()), log_signer(), config).unwrap();
+    let queued = outcomes_queued(&batched, &events).await;
+
+    // The same events one at a time, each in a group of its own.
+    let single = Ledger::start(
+        Arc::new(MemStore::new()),
+        log_signer(),
+        WriterConfig::default(),
+    )
+    .unwrap();
+    let mut one_by_one = Vec::new();
+    for event in &events {
+        one_by_one.push(
+            single
+                .submit(event.clone())
+                .await
+                .map(|r| r.sequence)
+                .map_err(|r| r.code),
+        );
+    }
+    assert_eq!(queued, one_by_one);
+    assert_eq!(queued[spoiled], Err(RefusalCode::Unauthenticated));
+    let refused = queued.iter().filter(|o| o.is_err()).count();
+    assert!(
+        refused > 1,
+        "events relying on the spoiled origin are refused too"
+    );
+    assert!(refused < events.len() / 2, "the rest are admitted");
+    let admitted = queued.iter().filter(|o| o.is_ok()).count() as u64;
+    assert_checkpoint_matches_events(&batched, &**batched.store(), admitted).await;
+}

@@ -592,7 +592,9 @@ fn browse(base: &str, shots: &std::path::Path) {
 
     // The language switch, clicked.
     tab.find_element("p.switch a").unwrap().click().unwrap();
-    tab.wait_until_navigated().unwrap();
+    // The click starts a navigation that `wait_until_navigated` may miss: wait for the
+    // English page itself.
+    tab.wait_for_element("html[lang='en'] main").unwrap();
     let english = eval(&tab, "document.body.innerText");
     assert!(
         english.contains("Along the chain") && english.contains("market entry"),
@@ -602,7 +604,8 @@ fn browse(base: &str, shots: &std::path::Path) {
 
     // The proof link opens a proof bundle.
     tab.find_element(".verified a").unwrap().click().unwrap();
-    tab.wait_until_navigated().unwrap();
+    // Chromium shows a JSON document as text in a <pre>.
+    tab.wait_for_element("body > pre").unwrap();
     let bundle: serde_json::Value =
         serde_json::from_str(&eval(&tab, "document.body.innerText")).unwrap();
     assert_eq!(bundle["format"], "foodtrace-proof-bundle-v1");

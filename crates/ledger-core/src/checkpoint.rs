@@ -19,7 +19,8 @@
 //! `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)`. The verifier key, the text a user pins, is
 //! `<name>+<key id, 8 hex digits>+<base64(0x01 ‖ public key)>`.
 //!
-//! Signatures are checked with Ed25519's strict rule, as event signatures are.
+//! Checkpoint signatures are checked with Ed25519's strict rule (`verify_strict`); they
+//! are one per checkpoint, never batched. Event signatures follow `crate::signature`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

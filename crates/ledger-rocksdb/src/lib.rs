@@ -231,21 +231,39 @@ impl RocksStore {
         // flushes the column families that keep the oldest log alive.
         db_options.set_max_total_wal_size(2 * memtables as u64);
         let cache = rocksdb::Cache::new_lru_cache(options.block_cache_bytes);
-        let mut table = rocksdb::BlockBasedOptions::default();
-        table.set_block_cache(&cache);
-        table.set_cache_index_and_filter_blocks(true);
-        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
-        // Admission looks up keys that are mostly absent (is this event new? is this lot
-        // new?): a Bloom filter answers most of those without reading a table.
-        table.set_bloom_filter(10.0, false);
+        // Index and filter blocks live in the block cache, so their memory is bounded
+        // too; partitioned, so a lookup loads only the partitions it needs (a whole
+        // table's filter, re-read for every lookup once evicted, was most of the writer's
+        // time at a few million events), with the small top levels pinned.
+        let table_options = |bloom: bool| {
+            let mut table = rocksdb::BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            table.set_cache_index_and_filter_blocks(true);
+            table.set_pin_top_level_index_and_filter(true);
+            table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            table.set_index_type(rocksdb::BlockBasedIndexType::TwoLevelIndexSearch);
+            table.set_partition_filters(true);
+            table.set_metadata_block_size(4096);
+            if bloom {
+                table.set_bloom_filter(10.0, false);
+            }
+            table
+        };
         let descriptors = ALL_CFS.iter().map(|name| {
+            // Admission looks up keys that are mostly absent (is this event new? is this
+            // lot new? is this party registered?): a Bloom filter answers those without
+            // reading a data block. The other families are scanned or read by keys that
+            // exist, where a filter would only cost memory.
+            let bloom = matches!(*name, CF_BY_HASH | CF_LOTS | CF_PARTIES);
             let mut cf_options = Options::default();
             cf_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-            cf_options.set_block_based_table_factory(&table);
+            cf_options.set_block_based_table_factory(&table_options(bloom));
             cf_options.set_write_buffer_size(memtables / 4);
-            // The same for the memtables (a filter of about 2% of their size).
-            cf_options.set_memtable_whole_key_filtering(true);
-            cf_options.set_memtable_prefix_bloom_ratio(0.02);
+            if bloom {
+                // The same for the memtables (a filter of about 2% of their size).
+                cf_options.set_memtable_whole_key_filtering(true);
+                cf_options.set_memtable_prefix_bloom_ratio(0.02);
+            }
             ColumnFamilyDescriptor::new(*name, cf_options)
         });
         let db = if let Some(secondary) = &options.secondary {

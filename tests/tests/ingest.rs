@@ -1,0 +1,158 @@
+//! Ingest under load, over real gRPC: the load generator against a node, and a client
+//! that pushes events without reading its receipts, which flow control holds back.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use foodtrace_cli::loadgen::{LoadgenArgs, run};
+use foodtrace_cli::record::SignerArgs;
+use foodtrace_tests::{TestNode, authority, authority_key, farm_with_lots, fixed_time, party};
+use ledger_core::model::PartyRole;
+use tokio_stream::StreamExt;
+
+fn loadgen_args(node: &TestNode, key: &std::path::Path) -> LoadgenArgs {
+    LoadgenArgs {
+        signer: SignerArgs {
+            key: key.to_owned(),
+            signer_party: authority().id().to_string(),
+        },
+        server: foodtrace_cli::ServerArgs {
+            server: node.grpc_url(),
+        },
+        parties: 40,
+        clients: 3,
+        events: 3_000,
+        rate: None,
+        at_fraction: vec![0.5],
+        bounds: false,
+        bounds_dir: None,
+        node_pid: None,
+        node_data_dir: Some(node.data_dir().join("ledger")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_pushes_whole_chains_and_reports_them() {
+    let node = TestNode::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("authority.key");
+    ledger_node::keys::write_key_file(&key, &authority_key()).unwrap();
+    let before = node.n_events().await;
+
+    let args = loadgen_args(&node, &key);
+    let (reports, printed) = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let reports = run(&args, &mut out).expect("the load runs");
+        (reports, String::from_utf8(out).unwrap())
+    })
+    .await
+    .unwrap();
+
+    // The maximum, then half of it on a schedule: 3,000 events each, none refused.
+    assert_eq!(reports.len(), 2, "{printed}");
+    for report in &reports {
+        assert_eq!(report.acknowledged, 3_000, "{printed}");
+        assert_eq!(report.refused, 0);
+        assert!(
+            report.latency_us.windows(2).all(|w| w[0] <= w[1]),
+            "{report}"
+        );
+        assert!(report.rate() > 0.0);
+    }
+    let max = reports[0].rate();
+    let scheduled = reports[1].target_rate.expect("an open-loop phase");
+    assert!((scheduled - max / 2.0).abs() < 1.0, "{scheduled} vs {max}");
+    assert!(
+        printed.contains("40 parties: 40 registered now"),
+        "{printed}"
+    );
+    assert!(printed.contains("bytes an event"), "{printed}");
+    // 40 registrations and two phases of 3,000 events.
+    assert_eq!(node.n_events().await, before + 40 + 6_000);
+
+    // A second run finds its parties registered and records new lots.
+    let mut again = loadgen_args(&node, &key);
+    again.at_fraction.clear();
+    let printed = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        run(&again, &mut out).expect("the load runs again");
+        String::from_utf8(out).unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        printed.contains("40 parties: 0 registered now"),
+        "{printed}"
+    );
+    assert_eq!(node.n_events().await, before + 40 + 9_000);
+}
+
+/// A client that streams events and reads none of the answers: the node stops reading
+/// its stream once its answers back up (a bounded number of events in flight), so the
+/// client cannot make the node hold more; reading the answers lets the stream go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_no_receipts_is_held_back_by_flow_control() {
+    const EVENTS: u64 = 30_000;
+    let node = farm_with_lots(0).await;
+    let farm = party(1, PartyRole::Producer);
+    // The same origin over and over: the first is recorded, the rest are duplicates, so
+    // every event goes through the writer's queue and gets an answer.
+    let (event, _) = farm.sign(
+        fixed_time(60),
+        district_synth::origin(
+            "HN-FLOW-1",
+            "大白菜",
+            "vegetable",
+            "100",
+            "kg",
+            "2026-11-26",
+            "HG-1",
+        ),
+    );
+    let before = node.n_events().await;
+    let pulled = Arc::new(AtomicU64::new(0));
+    let all_pulled = Arc::new(tokio::sync::Notify::new());
+    let counter = pulled.clone();
+    let done = all_pulled.clone();
+    let outbound = tokio_stream::iter(std::iter::repeat_n(event, EVENTS as usize)).map(move |e| {
+        if counter.fetch_add(1, Ordering::SeqCst) + 1 == EVENTS {
+            done.notify_one();
+        }
+        e
+    });
+    // A client with HTTP/2's smallest windows, so what it buffers unread is small and
+    // what the test counts is what the node holds.
+    let channel = tonic::transport::Endpoint::from_shared(node.grpc_url())
+        .unwrap()
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect()
+        .await
+        .unwrap();
+    let mut client = ledger_proto::pb::ledger_client::LedgerClient::new(channel);
+    let mut answers = client.submit_stream(outbound).await.unwrap().into_inner();
+
+    // Reading nothing, the client cannot hand over all its events.
+    let held = tokio::time::timeout(Duration::from_secs(3), all_pulled.notified()).await;
+    let in_flight = pulled.load(Ordering::SeqCst);
+    eprintln!("held back after taking {in_flight} of {EVENTS} events");
+    assert!(
+        held.is_err(),
+        "the node took all {EVENTS} events without being read"
+    );
+    assert!(
+        in_flight < 8_000,
+        "{in_flight} events taken from a client that read no answer"
+    );
+
+    // Reading the answers lets it go on: every event answered, in order.
+    let mut n = 0;
+    while let Some(result) = answers.message().await.unwrap() {
+        assert_eq!(result.index, n);
+        n += 1;
+    }
+    assert_eq!(n, EVENTS);
+    assert_eq!(pulled.load(Ordering::SeqCst), EVENTS);
+    assert_eq!(node.n_events().await, before + 1);
+}
