@@ -65,7 +65,8 @@ pub struct Receipt {
 pub struct WriterConfig {
     /// Events waiting at most before submitters have to wait.
     pub queue_capacity: usize,
-    /// Events committed at most in one group.
+    /// Events committed at most in one group (512: larger groups ingest a little
+    /// faster under saturation but lengthen every acknowledgement; see BENCHMARKS.md).
     pub max_group: usize,
     /// How often, at most, a checkpoint is signed while the tree grows.
     pub checkpoint_interval: Duration,
@@ -75,7 +76,7 @@ impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
             queue_capacity: 4096,
-            max_group: 1024,
+            max_group: 512,
             checkpoint_interval: Duration::from_millis(250),
         }
     }

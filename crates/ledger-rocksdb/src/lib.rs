@@ -223,6 +223,12 @@ impl RocksStore {
         db_options.create_if_missing(true);
         db_options.create_missing_column_families(true);
         db_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // Compactions run below the writer's CPU priority: on a small machine they
+        // would otherwise take the cores acknowledgements wait for, in bursts. Flushes
+        // (which free memtables) keep normal priority.
+        let mut env = rocksdb::Env::new().map_err(io)?;
+        env.lower_thread_pool_cpu_priority();
+        db_options.set_env(&env);
         let memtables = options.memtable_bytes.max(4 << 20);
         db_options.set_write_buffer_manager(
             &rocksdb::WriteBufferManager::new_write_buffer_manager(memtables, true),
