@@ -185,6 +185,26 @@ impl<'a> PendingView<'a> {
     }
 }
 
+/// `key`'s value from `cache`, or read (and kept when found).
+fn read_through<K, V>(
+    cache: &mut quick_cache::unsync::Cache<K, V>,
+    key: &K,
+    read: impl FnOnce() -> Result<Option<V>, LookupError>,
+) -> Result<Option<V>, LookupError>
+where
+    K: Clone + Eq + std::hash::Hash,
+    V: Clone,
+{
+    if let Some(value) = cache.get(key) {
+        return Ok(Some(value.clone()));
+    }
+    let value = read()?;
+    if let Some(value) = &value {
+        cache.insert(key.clone(), value.clone());
+    }
+    Ok(value)
+}
+
 impl LedgerView for PendingView<'_> {
     fn authority(&self) -> Result<Option<PartyId>, LookupError> {
         match self.pending().find_map(|layer| layer.authority.as_ref()) {
@@ -197,37 +217,22 @@ impl LedgerView for PendingView<'_> {
         if let Some(party) = self.pending().find_map(|layer| layer.parties.get(party_id)) {
             return Ok(Some(party.clone()));
         }
-        let Some(cache) = self.cache else {
-            return self.store.party(party_id).map_err(lookup);
-        };
-        if let Some(party) = cache.borrow().parties.get(party_id) {
-            return Ok(Some(party.clone()));
+        let read = || self.store.party(party_id).map_err(lookup);
+        match self.cache {
+            Some(cache) => read_through(&mut cache.borrow_mut().parties, party_id, read),
+            None => read(),
         }
-        let party = self.store.party(party_id).map_err(lookup)?;
-        if let Some(party) = &party {
-            cache
-                .borrow_mut()
-                .parties
-                .insert(party_id.clone(), party.clone());
-        }
-        Ok(party)
     }
 
     fn lot(&self, lot_id: &LotId) -> Result<Option<LotRecord>, LookupError> {
         if let Some(lot) = self.pending().find_map(|layer| layer.lots.get(lot_id)) {
             return Ok(Some(lot.clone()));
         }
-        let Some(cache) = self.cache else {
-            return self.store.lot(lot_id).map_err(lookup);
-        };
-        if let Some(lot) = cache.borrow().lots.get(lot_id) {
-            return Ok(Some(lot.clone()));
+        let read = || self.store.lot(lot_id).map_err(lookup);
+        match self.cache {
+            Some(cache) => read_through(&mut cache.borrow_mut().lots, lot_id, read),
+            None => read(),
         }
-        let lot = self.store.lot(lot_id).map_err(lookup)?;
-        if let Some(lot) = &lot {
-            cache.borrow_mut().lots.insert(lot_id.clone(), lot.clone());
-        }
-        Ok(lot)
     }
 
     fn event(&self, hash: &EventHash) -> Result<Option<ViewedEvent>, LookupError> {
