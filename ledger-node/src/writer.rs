@@ -12,7 +12,8 @@
 //!   (`ledger_core::signature::verify_batch`, which accepts exactly what the one-by-one
 //!   rule accepts); appends the leaves to the Merkle tree and, when one is due, signs a
 //!   checkpoint. If a batch fails, the bad signatures are found one by one and the group
-//!   is admitted again without them (a later event may have relied on a refused one).
+//!   is admitted again without them (a later event may have relied on a refused one),
+//!   its signatures checked in batches again.
 //! - the **committer** (`ledger-commit`) writes each group (events, index entries, tree
 //!   nodes, checkpoint) as one synced batch and only then answers its submitters.
 //!
@@ -33,7 +34,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use ledger_core::admission::{Admission, ViewedEvent, admit, admit_deferring_signature};
+use ledger_core::admission::{Admission, ViewedEvent, admit_deferring_signature};
 use ledger_core::checkpoint::LogSigner;
 use ledger_core::ids::EventHash;
 use ledger_core::merkle::{Frontier, leaf_hash};
@@ -380,9 +381,10 @@ impl Admitter<'_> {
         self.layer_ends.drain(..done);
     }
 
-    /// Admits a group. Signatures are checked in batches after admission; when one is
-    /// bad, the group is admitted again with the bad ones refused (checking the rest one
-    /// by one, since later events may have relied on a refused one).
+    /// Admits a group. Signatures are checked in batches after admission; when some are
+    /// bad, the group is admitted again with them refused (later events may have relied
+    /// on a refused one) and the rest checked in batches again, until none is bad. Each
+    /// round refuses one event at least, so it ends.
     fn admit_group(&mut self, batch: &mut Vec<Job>) -> Draft {
         let now = Utc::now().trunc_subsecs(3);
         let frontier_before = self.frontier.clone();
@@ -392,7 +394,7 @@ impl Admitter<'_> {
                 Ok(admitted) => break admitted,
                 Err(found) => {
                     self.frontier = frontier_before.clone();
-                    bad = found;
+                    bad.extend(found);
                 }
             }
         };
@@ -419,8 +421,8 @@ impl Admitter<'_> {
     }
 
     /// One attempt at a group: events in `bad` are refused with their refusal; the
-    /// others' signatures are checked in batches (when `bad` is empty) or one by one.
-    /// Fails with the events whose signatures are bad.
+    /// others' signatures are checked in batches. Fails with the events whose signatures
+    /// are bad.
     #[allow(clippy::type_complexity)]
     fn try_admit_group(
         &mut self,
@@ -429,7 +431,6 @@ impl Admitter<'_> {
         bad: &HashMap<usize, Refusal>,
     ) -> Result<(CommitGroup, Vec<Option<Result<Receipt, Refusal>>>, Layer), HashMap<usize, Refusal>>
     {
-        let defer = bad.is_empty();
         let mut view = PendingView::over(self.store, &self.layers, &self.cache, now);
         let mut group = CommitGroup::default();
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -453,11 +454,7 @@ impl Admitter<'_> {
                 continue;
             }
             let sequence = self.next + group.events.len() as u64;
-            let admitted = if defer {
-                admit_deferring_signature(&view, event, sequence, now)
-            } else {
-                admit(&view, event, sequence, now).map(|admission| (admission, None))
-            };
+            let admitted = admit_deferring_signature(&view, event, sequence, now);
             let outcome = match admitted {
                 Ok((admission, key)) => {
                     if let Some(key) = key {
