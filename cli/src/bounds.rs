@@ -155,13 +155,14 @@ fn median_rate(n: usize, mut work: impl FnMut()) -> f64 {
     rates[ROUNDS / 2]
 }
 
-/// Runs `per_core(range)` on every core over its share of the sample.
+/// Runs `per_core(range)` on every core over its share of the sample (all of it).
 fn on_all_cores(cores: usize, per_core: impl Fn(std::ops::Range<usize>) + Sync) {
-    let share = SAMPLE / cores;
+    let share = SAMPLE.div_ceil(cores);
     std::thread::scope(|scope| {
         for core in 0..cores {
             let per_core = &per_core;
-            scope.spawn(move || per_core(core * share..(core + 1) * share));
+            let range = (core * share).min(SAMPLE)..((core + 1) * share).min(SAMPLE);
+            scope.spawn(move || per_core(range));
         }
     });
 }

@@ -546,9 +546,10 @@ struct SortedBatch {
 }
 
 impl SortedBatch {
-    fn put(&mut self, cf: &'static str, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.puts
-            .push((cf, key.as_ref().to_vec(), value.as_ref().to_vec()));
+    /// Takes the key and value as they are (most are built for this put), copying
+    /// only borrowed ones.
+    fn put(&mut self, cf: &'static str, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.puts.push((cf, key.into(), value.into()));
     }
 
     fn into_write_batch(mut self, store: &RocksStore) -> WriteBatch {
@@ -598,15 +599,19 @@ impl LedgerStore for RocksStore {
             }
             let time = flip(new.index.occurred_at_millis);
             for party in &new.index.parties {
-                batch.put(CF_BY_PARTY, id_key(party.as_str(), &[&time, &seq]), []);
+                batch.put(
+                    CF_BY_PARTY,
+                    id_key(party.as_str(), &[&time, &seq]),
+                    Vec::new(),
+                );
             }
             for link in &new.index.links {
                 let mut key = link.as_bytes().to_vec();
                 key.extend_from_slice(&seq);
-                batch.put(CF_FOLLOWERS, key, []);
+                batch.put(CF_FOLLOWERS, key, Vec::new());
             }
             for kind in [new.index.kind.as_str(), "*"] {
-                batch.put(CF_BY_KIND, id_key(kind, &[&time, &seq]), []);
+                batch.put(CF_BY_KIND, id_key(kind, &[&time, &seq]), Vec::new());
             }
         }
         for lot in &group.lots {
