@@ -16,15 +16,21 @@
 //! | `lots_by`     | `a`, `p:`product or `c:`creator, `0x00`, created-at ms (flipped), creating sequence | lot id |
 //! | `lots`        | lot id                                           | JSON `LotRecord` |
 //! | `parties`     | party id                                         | JSON `PartyRecord` |
-//! | `tree`        | level (1 byte), index (u64 BE)                   | Merkle node (32 bytes) |
+//! | `tree`        | level (1 byte), index (u64 BE), levels 2 and up  | Merkle node (32 bytes) |
 //! | `checkpoints` | tree size (u64 BE)                               | signed note (UTF-8) |
-//! | `meta`        | `next_sequence`, `authority`, `format`           | u64 BE, party id, `2` |
+//! | `meta`        | `next_sequence`, `authority`, `format`           | u64 BE, party id, `3` |
 //!
 //! Ids never contain `0x00` (they exclude control characters), so the separator keeps
 //! one id's keys from running into another's whose id it prefixes.
 //!
 //! The event envelope: format byte `1`, recorded-at (i64 BE Unix milliseconds), the
 //! 32-byte hash, the 64-byte signature, then the body bytes exactly as received.
+//!
+//! Merkle nodes at levels 0 and 1 (a leaf and a pair of leaves) are not stored: a leaf
+//! is made of its event's hash, signature and recorded-at, all in the envelope, so
+//! [`LedgerStore::tree_node`] derives them from one or two events. They would be half
+//! the `tree` family's keys and about 60 incompressible bytes an event; proofs read at
+//! most one of each.
 //!
 //! # Invariants checked at open
 //!
@@ -37,7 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{TimeZone, Utc};
 use ledger_core::ids::{EventHash, LotId, PartyId};
-use ledger_core::merkle::TreeHash;
+use ledger_core::merkle::{TreeHash, leaf_hash, node_hash};
 use ledger_core::model::PartyRole;
 use ledger_core::state::{LotRecord, PartyRecord};
 use ledger_core::trace::LotFact;
@@ -80,8 +86,15 @@ const ALL_CFS: [&str; 12] = [
 const META_NEXT_SEQUENCE: &[u8] = b"next_sequence";
 const META_AUTHORITY: &[u8] = b"authority";
 const META_FORMAT: &[u8] = b"format";
-/// The layout version in `meta/format`: 2 added lot facts to `by_lot` values.
-const FORMAT_VERSION: u8 = 2;
+/// The layout version in `meta/format`: 2 added lot facts to `by_lot` values; 3 stopped
+/// storing Merkle nodes below [`STORED_TREE_LEVEL`]. A format-2 directory reads the same
+/// (its extra nodes are never read) and becomes format 3 at its next commit.
+const FORMAT_VERSION: u8 = 3;
+/// Formats this code opens.
+const READABLE_FORMATS: [u8; 2] = [2, 3];
+/// The lowest level of the Merkle tree kept in `tree`; nodes below it are derived from
+/// the events they cover (at most two).
+const STORED_TREE_LEVEL: u8 = 2;
 /// The event envelope's format byte.
 const ENVELOPE_FORMAT: u8 = 1;
 const ENVELOPE_HEADER: usize = 1 + 8 + 32 + 64;
@@ -362,12 +375,42 @@ impl RocksStore {
             .expect("column family created at open")
     }
 
+    /// Merkle node `(level, index)` below [`STORED_TREE_LEVEL`], made from the leaves of
+    /// the events it covers; `None` if any of them is not stored.
+    fn derived_tree_node(&self, level: u8, index: u64) -> Result<Option<TreeHash>, StoreError> {
+        let width = 1u64 << level;
+        let Some(first) = index.checked_mul(width) else {
+            return Ok(None);
+        };
+        let mut nodes = Vec::with_capacity(width as usize);
+        for sequence in first..first.saturating_add(width) {
+            let Some(event) = self.event(sequence)? else {
+                return Ok(None);
+            };
+            nodes.push(leaf_hash(
+                &event.hash,
+                &event.signature,
+                event.recorded_at.timestamp_millis(),
+            ));
+        }
+        if nodes.len() as u64 != width {
+            return Ok(None);
+        }
+        while nodes.len() > 1 {
+            nodes = nodes
+                .chunks(2)
+                .map(|pair| node_hash(&pair[0], &pair[1]))
+                .collect();
+        }
+        Ok(nodes.pop())
+    }
+
     /// Reads `meta/next_sequence` and checks it against the log's last key.
     fn check_consistency(&self) -> Result<u64, StoreError> {
         let meta = self.cf(CF_META);
         match self.db.get_cf(meta, META_FORMAT).map_err(io)? {
             None => {}
-            Some(format) if format == [FORMAT_VERSION] => {}
+            Some(format) if format.len() == 1 && READABLE_FORMATS.contains(&format[0]) => {}
             Some(format) => return Err(corrupt(format!("unknown data format {format:?}"))),
         }
         let recorded = match self.db.get_cf(meta, META_NEXT_SEQUENCE).map_err(io)? {
@@ -638,7 +681,13 @@ impl LedgerStore for RocksStore {
                 batch.put(CF_META, META_AUTHORITY, party.party_id.as_str());
             }
         }
-        for node in &group.tree_nodes {
+        // Nodes below STORED_TREE_LEVEL are derived from the events (which this group
+        // or an earlier one holds: a node is completed by its last leaf).
+        for node in group
+            .tree_nodes
+            .iter()
+            .filter(|node| node.level >= STORED_TREE_LEVEL)
+        {
             batch.put(CF_TREE, tree_key(node.level, node.index), node.hash.0);
         }
         if let Some(checkpoint) = &group.checkpoint {
@@ -872,6 +921,9 @@ impl LedgerStore for RocksStore {
     }
 
     fn tree_node(&self, level: u8, index: u64) -> Result<Option<TreeHash>, StoreError> {
+        if level < STORED_TREE_LEVEL {
+            return self.derived_tree_node(level, index);
+        }
         match self
             .db
             .get_pinned_cf(self.cf(CF_TREE), tree_key(level, index))

@@ -1,7 +1,7 @@
 //! The conformance suite on RocksDB in a temporary directory, and what only a disk store
 //! must do: keep everything across a reopen, and refuse a damaged directory.
 
-use ledger_core::merkle::{NewNode, TreeHash};
+use ledger_core::merkle::{NewNode, TreeHash, leaf_hash, node_hash};
 use ledger_core::model::PartyRole;
 use ledger_rocksdb::RocksStore;
 use ledger_store::conformance::{lot_record, new_event, party_id, party_record};
@@ -28,11 +28,18 @@ fn everything_survives_a_reopen() {
             party_record(0, PartyRole::Authority),
             party_record(1, PartyRole::Producer),
         ],
-        tree_nodes: vec![NewNode {
-            level: 0,
-            index: 0,
-            hash: TreeHash([5; 32]),
-        }],
+        tree_nodes: vec![
+            NewNode {
+                level: 0,
+                index: 0,
+                hash: TreeHash([4; 32]),
+            },
+            NewNode {
+                level: 2,
+                index: 0,
+                hash: TreeHash([5; 32]),
+            },
+        ],
         checkpoint: Some(StoredCheckpoint {
             tree_size: 2,
             note: "a note\n".into(),
@@ -55,7 +62,26 @@ fn everything_survives_a_reopen() {
         vec![1]
     );
     assert_eq!(store.authority().unwrap(), Some(party_id(0)));
-    assert_eq!(store.tree_node(0, 0).unwrap(), Some(TreeHash([5; 32])));
+    // Levels 0 and 1 are derived from the events (a node given for them is not kept);
+    // higher levels come back as written.
+    let leaf = |sequence: usize| {
+        let event = &group.events[sequence].event;
+        leaf_hash(
+            &event.hash,
+            &event.signature,
+            event.recorded_at.timestamp_millis(),
+        )
+    };
+    assert_eq!(store.tree_node(0, 0).unwrap(), Some(leaf(0)));
+    assert_eq!(store.tree_node(0, 1).unwrap(), Some(leaf(1)));
+    assert_eq!(store.tree_node(0, 2).unwrap(), None);
+    assert_eq!(
+        store.tree_node(1, 0).unwrap(),
+        Some(node_hash(&leaf(0), &leaf(1)))
+    );
+    assert_eq!(store.tree_node(1, 1).unwrap(), None);
+    assert_eq!(store.tree_node(1, u64::MAX).unwrap(), None);
+    assert_eq!(store.tree_node(2, 0).unwrap(), Some(TreeHash([5; 32])));
     assert_eq!(store.latest_checkpoint().unwrap().unwrap().note, "a note\n");
     assert_eq!(
         store.party(&party_id(1)).unwrap(),
