@@ -10,7 +10,7 @@ use ledger_core::{Refusal, RefusalCode};
 use ledger_proto::pb::{self, ledger_server, registry_server};
 use ledger_proto::{decode_signed_event, refusal_message, refusal_status};
 use ledger_store::{LedgerStore, StoreError, StoredEvent};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -72,13 +72,35 @@ pub(crate) async fn read_store<T: Send + 'static>(
 #[derive(Clone)]
 pub struct LedgerService {
     ledger: Ledger,
+    stopping: watch::Receiver<bool>,
 }
 
 impl LedgerService {
-    /// Serves `ledger`.
+    /// Serves `ledger`; its streams are never told to stop.
     pub fn new(ledger: Ledger) -> LedgerService {
-        LedgerService { ledger }
+        LedgerService::draining_on(ledger, watch::channel(false).1)
     }
+
+    /// Serves `ledger`; once `stopping` turns true, every open stream stops taking
+    /// events, answers each one it took (once it is durable or refused) and ends with
+    /// `UNAVAILABLE`, so that a graceful shutdown can finish.
+    pub fn draining_on(ledger: Ledger, stopping: watch::Receiver<bool>) -> LedgerService {
+        LedgerService { ledger, stopping }
+    }
+}
+
+/// Resolves once `stopping` is true; never, if its sender is gone without saying so.
+async fn stop_requested(stopping: &mut watch::Receiver<bool>) {
+    if stopping.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// How a stream ends when the node shuts down under it.
+fn shutting_down() -> Status {
+    Status::unavailable(
+        "the node is shutting down: every event it took has been answered; send the rest again later",
+    )
 }
 
 async fn submit_checked(
@@ -103,6 +125,8 @@ async fn submit_checked(
 enum StreamSlot {
     Ready(pb::SubmitResult),
     Waiting(u64, PendingReceipt),
+    /// The node is shutting down: end the stream with this, after every earlier answer.
+    End(Status),
 }
 
 fn stream_result(index: u64, outcome: Result<Receipt, Refusal>) -> pb::SubmitResult {
@@ -138,14 +162,24 @@ impl ledger_server::Ledger for LedgerService {
         let (slots, mut slots_rx) = mpsc::channel::<StreamSlot>(STREAM_IN_FLIGHT);
         let (results, results_rx) = mpsc::channel::<Result<pb::SubmitResult, Status>>(64);
         let ledger = self.ledger.clone();
+        let mut stopping = self.stopping.clone();
 
         // Reader: decode each event and queue it in order; a malformed one gets its refusal
         // in its place. Queueing in order keeps the stream's events admitted in order.
+        // When the node shuts down it stops reading and queues the stream's end.
         let reader_results = results.clone();
         tokio::spawn(async move {
             let mut index = 0u64;
             loop {
-                let message = match inbound.next().await {
+                let next = tokio::select! {
+                    biased;
+                    () = stop_requested(&mut stopping) => {
+                        let _ = slots.send(StreamSlot::End(shutting_down())).await;
+                        break;
+                    }
+                    next = inbound.next() => next,
+                };
+                let message = match next {
                     None => break,
                     Some(Ok(message)) => message,
                     Some(Err(status)) => {
@@ -174,6 +208,10 @@ impl ledger_server::Ledger for LedgerService {
                     StreamSlot::Ready(result) => result,
                     StreamSlot::Waiting(index, pending) => {
                         stream_result(index, pending.wait().await)
+                    }
+                    StreamSlot::End(status) => {
+                        let _ = results.send(Err(status)).await;
+                        break;
                     }
                 };
                 if results.send(Ok(result)).await.is_err() {

@@ -43,7 +43,9 @@ pub const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
 
 /// Serves the gRPC API (`foodtrace.v1.Ledger`, `foodtrace.v1.Registry`,
 /// `grpc.health.v1.Health` and server reflection) on `listener` until `shutdown`
-/// completes; then stops accepting, lets open calls finish and returns.
+/// completes; then stops accepting, lets open calls finish, has open submission
+/// streams stop taking events and answer the ones they took (ending with
+/// `UNAVAILABLE`), and returns.
 pub async fn serve(
     listener: TcpListener,
     ledger: Ledger,
@@ -64,8 +66,14 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .expect("the descriptor sets are valid");
-    let ledger_service = LedgerServer::new(grpc::LedgerService::new(ledger.clone()))
-        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(true);
+    };
+    let ledger_service =
+        LedgerServer::new(grpc::LedgerService::draining_on(ledger.clone(), stopping))
+            .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES);
     let registry_service = RegistryServer::new(grpc::RegistryService::new(ledger.clone()))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES);
     let log_service = LogServer::new(log::LogService::new(ledger))
