@@ -136,6 +136,20 @@ impl ApiClient {
     /// GETs `path` (already percent-encoded) and decodes the JSON answer; maps failures
     /// to [`Failure`]s with their exit codes.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        self.send(reqwest::Method::GET, path).await
+    }
+
+    /// POSTs to `path` (already percent-encoded, no body) and decodes the JSON answer, as
+    /// [`ApiClient::get`].
+    pub async fn post<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        self.send(reqwest::Method::POST, path).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Result<T, Failure> {
         let url = format!("{}{path}", self.base);
         let Some(token) = &self.token else {
             return Err(Failure {
@@ -145,7 +159,7 @@ impl ApiClient {
         };
         let response = self
             .http
-            .get(&url)
+            .request(method, &url)
             .bearer_auth(token)
             .send()
             .await

@@ -324,6 +324,32 @@ pub enum Command {
         #[arg(long, short)]
         out: PathBuf,
     },
+    /// Back up the ledger while its node runs (inspectors): the node writes a
+    /// consistent copy (a RocksDB checkpoint, with its key and log files) into a new
+    /// directory under its backup directory, and says where.
+    Backup {
+        /// The backup's name (default: the UTC time, like 20261129T063000Z).
+        #[arg(long)]
+        name: Option<String>,
+        /// The query API and the token.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Make a data directory from a backup, and audit it: every hash, signature,
+    /// admission rule, the Merkle tree and every checkpoint. A copy that fails the
+    /// audit is removed.
+    Restore {
+        /// The backup's directory (as `foodtrace backup` printed it).
+        #[arg(long)]
+        from: PathBuf,
+        /// The new data directory (must not exist, or be empty).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The log's verifier key to check checkpoints with. Without it the backup's own
+        /// verifier key file is used, which proves nothing against whoever wrote the backup.
+        #[arg(long)]
+        log_key: Option<String>,
+    },
     /// Re-verify a whole ledger from its data directory: every hash, signature and
     /// admission rule in order, the Merkle tree, every checkpoint. Safe beside a running node.
     Audit {
@@ -584,6 +610,32 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             signer,
             server,
         } => record::submit(&input, &signer, &server, dry_run, out),
+        Command::Backup { name, api } => {
+            let client = ApiClient::from_args(&api)?;
+            let mut query = Query::default();
+            query.push("name", name);
+            let report: query_api::backup::BackupReport =
+                runtime()?.block_on(client.post(&format!("/v1/backups{}", query.text())))?;
+            writeln!(
+                out,
+                "backup {}: {} events{}, {:.1} MiB, in {} ms\n  on the node's machine: {}",
+                report.name,
+                report.events,
+                report
+                    .checkpoint_tree_size
+                    .map(|size| format!(" (latest checkpoint: {size})"))
+                    .unwrap_or_default(),
+                report.bytes as f64 / (1 << 20) as f64,
+                report.took_ms,
+                report.path
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore {
+            from,
+            data_dir,
+            log_key,
+        } => restore(&from, &data_dir, log_key.as_deref(), out),
         Command::Audit {
             data_dir,
             server: None,
@@ -866,6 +918,63 @@ fn audit(
     let store = ledger_rocksdb::RocksStore::open_read_only(&data_dir.ledger())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     report_audit(&store, &verifier, out)
+}
+
+fn restore(
+    from: &std::path::Path,
+    data_dir: &std::path::Path,
+    log_key: Option<&str>,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    if !from.join("ledger").join("CURRENT").is_file() {
+        bail!(
+            "{} is not a backup: it has no ledger/ directory (a RocksDB checkpoint)",
+            from.display()
+        );
+    }
+    if std::fs::read_dir(data_dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        bail!(
+            "{} exists and is not empty; restore into a new directory",
+            data_dir.display()
+        );
+    }
+    copy_tree(from, data_dir)
+        .with_context(|| format!("copying {} to {}", from.display(), data_dir.display()))?;
+    writeln!(
+        out,
+        "restored {} into {}",
+        from.display(),
+        data_dir.display()
+    )?;
+    let audited = audit(data_dir, log_key, out);
+    match &audited {
+        Ok(code) if *code == ExitCode::SUCCESS => {}
+        _ => {
+            std::fs::remove_dir_all(data_dir)
+                .with_context(|| format!("removing {}", data_dir.display()))?;
+            writeln!(
+                out,
+                "the restored copy failed its audit and was removed: {} is not usable",
+                from.display()
+            )?;
+        }
+    }
+    audited
+}
+
+/// Copies the directory `from` into `to` (created), file by file.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 fn report_audit(

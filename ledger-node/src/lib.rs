@@ -204,6 +204,25 @@ impl DataDir {
     pub fn demo_authority_key(&self) -> PathBuf {
         self.0.join("demo-authority.key")
     }
+
+    /// The files besides the ledger that a node on a restored copy needs: its checkpoint
+    /// key, its log's origin and verifier key, the inspectors' token hashes.
+    pub fn companion_files(&self) -> Vec<PathBuf> {
+        vec![
+            self.node_key(),
+            self.0.join("log-origin"),
+            self.0.join("log-verifier-key"),
+            self.inspector_tokens(),
+        ]
+    }
+
+    /// Backups into directories under `root`, with this directory's companion files.
+    pub fn backup_target(&self, root: PathBuf) -> query_api::backup::BackupTarget {
+        query_api::backup::BackupTarget {
+            root,
+            companions: self.companion_files(),
+        }
+    }
 }
 
 /// The log origin used when a new data directory is given none.
@@ -253,6 +272,19 @@ pub fn open_ledger_with(
                 data_dir.ledger().display()
             )
         })?;
+    // A damaged ledger is reported, not written to: new events on a log whose tail or
+    // latest checkpoint no longer checks out would extend a history nobody can verify.
+    let verifier = ledger_core::checkpoint::LogVerifier::parse(&log.verifier_key())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    audit::check_at_start(&store, &verifier).map_err(|failure| {
+        anyhow::anyhow!(
+            "the ledger in {} is damaged, so this node will not take writes on it: {failure}. \
+             `foodtrace audit --data-dir {}` checks all of it; restore it from a backup \
+             (`foodtrace restore`)",
+            data_dir.ledger().display(),
+            data_dir.path().display()
+        )
+    })?;
     let store: Arc<dyn LedgerStore> = Arc::new(store);
     Ledger::start(store, log, writer).map_err(|e| anyhow::anyhow!("cannot start the ledger: {e}"))
 }
@@ -323,16 +355,21 @@ pub struct HttpOptions {
     pub public_rate_limit: Option<query_api::limit::RateLimit>,
     /// Lots whose public pages are kept built.
     pub cached_pages: usize,
+    /// Where inspectors' backups (`POST /v1/backups`) go, with the node's files copied
+    /// into each; `None`: no backups.
+    pub backups: Option<query_api::backup::BackupTarget>,
 }
 
 impl HttpOptions {
-    /// The defaults for a data directory: its `inspector-tokens` file.
+    /// The defaults for a data directory: its `inspector-tokens` file, backups in its
+    /// `backups` directory.
     pub fn for_data_dir(data_dir: &DataDir) -> HttpOptions {
         HttpOptions {
             inspector_tokens: data_dir.inspector_tokens(),
             cached_facts: query_api::DEFAULT_CACHED_FACTS,
             public_rate_limit: Some(query_api::limit::RateLimit::default()),
             cached_pages: query_api::public::DEFAULT_CACHED_PAGES,
+            backups: Some(data_dir.backup_target(data_dir.path().join("backups"))),
         }
     }
 }
@@ -364,6 +401,9 @@ pub async fn run(
                 .with_verifier_key(ledger.verifier_key());
             if let Some(limit) = options.public_rate_limit {
                 state = state.with_public_rate_limit(limit);
+            }
+            if let Some(target) = options.backups {
+                state = state.with_backups(target);
             }
             Some((listener, query_api::router(state)))
         }

@@ -65,6 +65,11 @@ struct Args {
     /// when it is asked for).
     #[arg(long, default_value_t = query_api::public::DEFAULT_CACHED_PAGES)]
     cached_pages: usize,
+    /// Where inspectors' backups (`foodtrace backup`) are written, each in a directory of
+    /// its own (default: `backups` in the data directory; on the same file system the
+    /// ledger's tables are hard-linked, not copied).
+    #[arg(long, env = "FOODTRACE_BACKUP_DIR")]
+    backup_dir: Option<PathBuf>,
     /// RocksDB's block cache (tables' data, index and filter blocks), in MiB.
     #[arg(long, default_value_t = 64)]
     block_cache_mib: usize,
@@ -200,6 +205,13 @@ async fn main() -> anyhow::Result<()> {
         cached_facts: args.cached_facts,
         public_rate_limit: args.rate_limit.limit(),
         cached_pages: args.cached_pages,
+        backups: Some(
+            data_dir.backup_target(
+                args.backup_dir
+                    .clone()
+                    .unwrap_or_else(|| data_dir.path().join("backups")),
+            ),
+        ),
     };
     ledger_node::run(ledger, grpc, Some((http, http_options)), shutdown_signal()).await?;
     tracing::info!("stopped");

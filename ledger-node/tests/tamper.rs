@@ -1,6 +1,7 @@
 //! Tamper, end to end: a real ledger in RocksDB, altered behind the node's back (a
 //! flipped byte, a deleted event, two events swapped); the audit names the first bad
-//! sequence number each time, and passes the untouched ledger.
+//! sequence number each time, and passes the untouched ledger. A node will not open a
+//! ledger whose tail or latest checkpoint is damaged, and says where.
 
 use std::path::Path;
 
@@ -126,4 +127,58 @@ async fn the_audit_refuses_checkpoints_signed_by_another_key() {
         }
         other => panic!("expected a checkpoint failure for {n_events} events, got {other:?}"),
     }
+}
+
+fn open_error(dir: &Path) -> String {
+    match open_ledger(&DataDir::new(dir), None, WriterConfig::default()) {
+        Ok(_) => panic!("a damaged ledger was opened for writing"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_will_not_write_on_a_damaged_ledger_and_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, n_events) = build_ledger(dir.path()).await;
+    let last = n_events - 1;
+
+    // A flipped bit in the body of one of the last events.
+    tamper(dir.path(), |t| t.flip_body_bit(last - 3, 30, 2));
+    let error = open_error(dir.path());
+    assert!(
+        error.contains("is damaged, so this node will not take writes on it")
+            && error.contains(&format!("event {}: its body hashes to ", last - 3))
+            && error.contains("foodtrace audit --data-dir"),
+        "{error}"
+    );
+    tamper(dir.path(), |t| t.flip_body_bit(last - 3, 30, 2));
+
+    // The last event deleted: the log's end no longer matches its recorded length.
+    tamper(dir.path(), |t| t.delete_event(last));
+    let error = open_error(dir.path());
+    assert!(
+        error.contains(&format!(
+            "meta says the next sequence is {n_events}, the log ends at {last}"
+        )),
+        "{error}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (_, n_events) = build_ledger(dir.path()).await;
+
+    // A stored Merkle node under the latest checkpoint altered (the largest perfect
+    // subtree, which its root is made from): the root no longer comes out of the
+    // stored tree.
+    let top = (63 - n_events.leading_zeros()) as u8;
+    assert!(top >= 2);
+    tamper(dir.path(), |t| t.flip_tree_node_bit(top, 0, 0, 0));
+    let error = open_error(dir.path());
+    assert!(
+        error.contains(&format!("checkpoint of {n_events} events: states root ")),
+        "{error}"
+    );
+    tamper(dir.path(), |t| t.flip_tree_node_bit(top, 0, 0, 0));
+
+    // Put right, it opens and takes writes again.
+    let ledger = open_ledger(&DataDir::new(dir.path()), None, WriterConfig::default()).unwrap();
+    assert_eq!(ledger.store().next_sequence().unwrap(), n_events);
 }

@@ -21,6 +21,7 @@ use ledger_store::{LedgerStore, StoreError, StoreTree};
 use serde::Serialize;
 
 pub mod auth;
+pub mod backup;
 pub mod facts;
 mod inspect;
 pub mod limit;
@@ -48,6 +49,7 @@ pub struct AppState {
     verifier_key: Option<Arc<str>>,
     public_limiter: Option<Arc<PublicLimiter>>,
     pages: Arc<public::PageCache>,
+    backups: Option<Arc<backup::BackupTarget>>,
 }
 
 impl AppState {
@@ -60,7 +62,14 @@ impl AppState {
             verifier_key: None,
             public_limiter: None,
             pages: Arc::new(public::PageCache::new(public::DEFAULT_CACHED_PAGES)),
+            backups: None,
         }
+    }
+
+    /// Lets inspectors write backups of the ledger into `target` (`POST /v1/backups`).
+    pub fn with_backups(mut self, target: backup::BackupTarget) -> AppState {
+        self.backups = Some(Arc::new(target));
+        self
     }
 
     /// Lets these inspectors in.
@@ -107,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/parties/{party}", get(inspect::party))
         .route("/v1/parties/{party}/events", get(inspect::party_events))
         .route("/v1/events/{sequence}", get(inspect::event))
+        .route("/v1/backups", axum::routing::post(backup::create))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             inspect::require_inspector,

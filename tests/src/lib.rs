@@ -182,6 +182,12 @@ impl TestNode {
         TestNode::open(data_dir, true, None).await
     }
 
+    /// The ledger already in `data_dir` (a restored backup, say), not initialized again.
+    /// The caller keeps the directory alive.
+    pub async fn resume_in(data_dir: PathBuf) -> TestNode {
+        TestNode::open(data_dir, false, None).await
+    }
+
     async fn open(
         data_dir: PathBuf,
         initialize_it: bool,

@@ -920,6 +920,21 @@ impl LedgerStore for RocksStore {
         }
     }
 
+    /// A RocksDB checkpoint: the tables hard-linked (copied across file systems), the
+    /// memtables flushed first, so the copy opens without replaying a log. Each commit is
+    /// one atomic batch, so the copy holds whole commits only.
+    fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
+        if dest.exists() {
+            return Err(StoreError::new(
+                StoreErrorKind::Conflict,
+                format!("{} already exists", dest.display()),
+            ));
+        }
+        rocksdb::checkpoint::Checkpoint::new(&self.db)
+            .and_then(|checkpoint| checkpoint.create_checkpoint(dest))
+            .map_err(io)
+    }
+
     fn tree_node(&self, level: u8, index: u64) -> Result<Option<TreeHash>, StoreError> {
         if level < STORED_TREE_LEVEL {
             return self.derived_tree_node(level, index);
@@ -1023,5 +1038,20 @@ impl Tamper<'_> {
         let (value_a, value_b) = (self.read_event(a), self.read_event(b));
         self.write_event(a, value_b);
         self.write_event(b, value_a);
+    }
+
+    /// Flips one bit of the stored Merkle node `(level, index)` (level 2 or above: the
+    /// lower ones are derived from the events).
+    pub fn flip_tree_node_bit(&self, level: u8, index: u64, byte: usize, bit: u8) {
+        let tree = self.0.cf(CF_TREE);
+        let key = tree_key(level, index);
+        let mut value = self
+            .0
+            .db
+            .get_cf(tree, key)
+            .expect("read")
+            .expect("node exists");
+        value[byte % 32] ^= 1 << (bit % 8);
+        self.0.db.put_cf(tree, key, value).expect("write");
     }
 }

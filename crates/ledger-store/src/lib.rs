@@ -152,6 +152,8 @@ pub enum StoreErrorKind {
     Corruption,
     /// The storage engine failed (disk full, I/O error).
     Io,
+    /// The store cannot do what was asked (a backup of a store in memory).
+    Unsupported,
 }
 
 /// A store error.
@@ -245,6 +247,15 @@ pub trait LedgerStore: Send + Sync {
     fn checkpoint_at_least(&self, tree_size: u64) -> Result<Option<StoredCheckpoint>, StoreError>;
     /// The checkpoint of the largest tree.
     fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+    /// Writes a consistent copy of the whole store, as of one commit, into `dest` (a
+    /// directory that must not exist yet), while commits go on. A store that keeps
+    /// nothing on disk cannot.
+    fn backup_to(&self, dest: &std::path::Path) -> Result<(), StoreError> {
+        Err(StoreError::new(
+            StoreErrorKind::Unsupported,
+            format!("this store cannot be backed up to {}", dest.display()),
+        ))
+    }
 }
 
 /// A store's Merkle nodes as a [`NodeReader`]: a node the tree needs but the store lacks
