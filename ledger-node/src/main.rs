@@ -65,6 +65,15 @@ struct Args {
     /// when it is asked for).
     #[arg(long, default_value_t = query_api::public::DEFAULT_CACHED_PAGES)]
     cached_pages: usize,
+    /// Events a second each party (but the authority) may record, sustained; past it
+    /// its events are refused with RESOURCE_EXHAUSTED and a time to retry in. 0: no
+    /// limit.
+    #[arg(long, env = "FOODTRACE_PARTY_RATE", default_value_t = 2_000)]
+    party_rate: u32,
+    /// Events each party may record at once after a quiet spell (a market's morning
+    /// sheet of tens of thousands of receipts goes through at full speed).
+    #[arg(long, env = "FOODTRACE_PARTY_BURST", default_value_t = 100_000)]
+    party_burst: u32,
     /// Where inspectors' backups (`foodtrace backup`) are written, each in a directory of
     /// its own (default: `backups` in the data directory; on the same file system the
     /// ledger's tables are hard-linked, not copied).
@@ -94,7 +103,15 @@ async fn main() -> anyhow::Result<()> {
     let ledger = open_ledger_with(
         &data_dir,
         args.log_origin.as_deref(),
-        WriterConfig::default(),
+        WriterConfig {
+            party_rate: (args.party_rate > 0 && args.party_burst > 0).then_some(
+                ledger_core::rate::SubmissionRate {
+                    per_second: args.party_rate,
+                    burst: args.party_burst,
+                },
+            ),
+            ..WriterConfig::default()
+        },
         &RocksOptions {
             block_cache_bytes: args.block_cache_mib << 20,
             memtable_bytes: args.memtable_mib << 20,

@@ -34,10 +34,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
+use ledger_core::LedgerView;
 use ledger_core::admission::{Admission, ViewedEvent, admit_deferring_signature};
 use ledger_core::checkpoint::LogSigner;
-use ledger_core::ids::EventHash;
+use ledger_core::ids::{EventHash, PartyId};
 use ledger_core::merkle::{Frontier, leaf_hash};
+use ledger_core::rate::{PartyBuckets, SubmissionRate};
 use ledger_core::signature::{SignatureCheck, verify_batch};
 use ledger_core::{Refusal, RefusalCode, SignedEvent};
 use ledger_store::{
@@ -71,6 +73,10 @@ pub struct WriterConfig {
     pub max_group: usize,
     /// How often, at most, a checkpoint is signed while the tree grows.
     pub checkpoint_interval: Duration,
+    /// How fast each party (but the authority) may record; `None`: no limit. An event
+    /// over its signer's rate is refused with `RESOURCE_EXHAUSTED` before its signature
+    /// is checked; only admitted events count (see `ledger_core::rate`).
+    pub party_rate: Option<SubmissionRate>,
 }
 
 impl Default for WriterConfig {
@@ -79,6 +85,7 @@ impl Default for WriterConfig {
             queue_capacity: 4096,
             max_group: 512,
             checkpoint_interval: Duration::from_millis(250),
+            party_rate: None,
         }
     }
 }
@@ -153,6 +160,13 @@ struct Admitter<'a> {
     commits: std::sync::mpsc::SyncSender<ToCommit>,
     /// Set by the committer when a commit failed: start again from the store.
     broken: Arc<AtomicBool>,
+    /// Each party's submission rate, when limited.
+    rates: Option<PartyBuckets>,
+    /// Events admitted in the group being built, by signer: charged to their buckets
+    /// once the group's signatures are all good.
+    charges: HashMap<PartyId, u32>,
+    /// Groups since full buckets were last dropped.
+    groups_since_sweep: u32,
 }
 
 /// What the admitter hands the committer.
@@ -198,6 +212,9 @@ impl Ledger {
         let thread_store = store.clone();
         let max_group = config.max_group.max(1);
         let interval = config.checkpoint_interval.max(Duration::from_millis(1));
+        let party_rate = config
+            .party_rate
+            .filter(|rate| rate.per_second > 0 && rate.burst > 0);
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
@@ -232,6 +249,9 @@ impl Ledger {
                         checkpoint_interval: interval,
                         commits,
                         broken,
+                        rates: party_rate.map(PartyBuckets::new),
+                        charges: HashMap::new(),
+                        groups_since_sweep: 0,
                     };
                     admitter.run(jobs, max_group);
                     // Dropping the admitter closes the committer's channel: it finishes
@@ -398,6 +418,17 @@ impl Admitter<'_> {
                 }
             }
         };
+        if let Some(rates) = &mut self.rates {
+            let now_millis = now.timestamp_millis();
+            for (party, n) in self.charges.drain() {
+                rates.take(&party, n, now_millis);
+            }
+            self.groups_since_sweep += 1;
+            if self.groups_since_sweep >= SWEEP_EVERY_GROUPS {
+                rates.forget_full(now_millis);
+                self.groups_since_sweep = 0;
+            }
+        }
         let first_sequence = self.next;
         self.next += group.events.len() as u64;
         if !layer.is_empty() {
@@ -436,6 +467,8 @@ impl Admitter<'_> {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut deferred: Vec<(usize, [u8; 32])> = Vec::new();
         let mut checkpoint_asked = false;
+        let now_millis = now.timestamp_millis();
+        self.charges.clear();
         for (i, job) in batch.iter().enumerate() {
             let event = match job {
                 Job::Submit { event, .. } => event,
@@ -453,6 +486,10 @@ impl Admitter<'_> {
                 outcomes.push(Some(Err(refusal.clone())));
                 continue;
             }
+            if let Some(refusal) = over_rate(&self.rates, &self.charges, &view, event, now_millis) {
+                outcomes.push(Some(Err(refusal)));
+                continue;
+            }
             let sequence = self.next + group.events.len() as u64;
             let admitted = admit_deferring_signature(&view, event, sequence, now);
             let outcome = match admitted {
@@ -464,6 +501,9 @@ impl Admitter<'_> {
                         Admission::New(changes) => {
                             let body = event.body();
                             let hash = event.hash();
+                            if self.rates.is_some() {
+                                *self.charges.entry(body.signer.clone()).or_default() += 1;
+                            }
                             view.add(
                                 hash,
                                 ViewedEvent {
@@ -532,6 +572,40 @@ impl Admitter<'_> {
 
 /// Parties, and lots, the writer keeps decoded (a few hundred bytes each).
 const STORE_CACHE_ENTRIES: usize = 16_384;
+
+/// Groups between sweeps of the full rate buckets.
+const SWEEP_EVERY_GROUPS: u32 = 1024;
+
+/// The refusal of `event` when its signer has no token left for it (counting the events
+/// of its already admitted in this group); the authority is never limited.
+fn over_rate(
+    rates: &Option<PartyBuckets>,
+    charges: &HashMap<PartyId, u32>,
+    view: &PendingView<'_>,
+    event: &SignedEvent,
+    now_millis: i64,
+) -> Option<Refusal> {
+    let rates = rates.as_ref()?;
+    let signer = &event.body().signer;
+    let needed = charges.get(signer).copied().unwrap_or(0) + 1;
+    if rates.available(signer, now_millis) >= f64::from(needed) {
+        return None;
+    }
+    if view.authority().ok().flatten().as_ref() == Some(signer) {
+        return None;
+    }
+    let rate = rates.rate();
+    Some(Refusal::new(
+        RefusalCode::ResourceExhausted,
+        "body.signer_party_id",
+        format!(
+            "party {signer} is over its submission rate of {} events a second (bursts of {}); send it again in {} ms",
+            rate.per_second,
+            rate.burst,
+            rates.wait_millis(signer, needed, now_millis)
+        ),
+    ))
+}
 
 /// Signatures in a batch worth a second thread: below this, one core checks them all.
 const PARALLEL_CHECKS: usize = 64;

@@ -395,3 +395,95 @@ async fn a_bad_signature_in_a_group_refuses_it_and_only_what_relies_on_it() {
     let admitted = queued.iter().filter(|o| o.is_ok()).count() as u64;
     assert_checkpoint_matches_events(&batched, &**batched.store(), admitted).await;
 }
+
+#[tokio::test]
+async fn a_party_over_its_rate_is_refused_but_forgeries_in_its_name_cost_it_nothing() {
+    let store: Arc<dyn LedgerStore> = Arc::new(MemStore::new());
+    let config = WriterConfig {
+        party_rate: Some(ledger_core::rate::SubmissionRate {
+            per_second: 1,
+            burst: 5,
+        }),
+        ..WriterConfig::default()
+    };
+    let ledger = Ledger::start(store.clone(), log_signer(), config).unwrap();
+    let decode = |event| decode_signed_event(event).unwrap();
+    ledger.submit(decode(history()[0].clone())).await.unwrap();
+
+    // The authority is not limited: seven registrations against a burst of five.
+    let authority = authority();
+    let at = (now() - Duration::hours(2)).fixed_offset();
+    let parties: Vec<Recorder> = (0..7)
+        .map(|i| {
+            Recorder::new(
+                district_synth::party_id("210112", 700 + i),
+                PartyRole::Producer,
+                SigningKey::from_bytes(&[0x70 + i as u8; 32]),
+            )
+        })
+        .collect();
+    let registrations: Vec<SignedEvent> = parties
+        .iter()
+        .map(|p| decode(authority.register(at, p, "合作社", "210112").0))
+        .collect();
+    assert!(
+        outcomes_queued(&ledger, &registrations)
+            .await
+            .iter()
+            .all(Result::is_ok)
+    );
+
+    let origin = |party: &Recorder, lot: String| {
+        let kind =
+            district_synth::origin(&lot, "黄瓜", "vegetable", "10", "kg", "2026-11-27", "HG");
+        decode(party.sign(at + Duration::minutes(1), kind).0)
+    };
+    let (p, q) = (&parties[0], &parties[1]);
+    // Forgeries naming P as signer fail their signature check and spend none of P's tokens.
+    let forged: Vec<SignedEvent> = (0..5)
+        .map(|i| {
+            let mut wire = p
+                .sign(
+                    at + Duration::minutes(1),
+                    district_synth::origin(
+                        &format!("FORGED-{i}"),
+                        "黄瓜",
+                        "vegetable",
+                        "10",
+                        "kg",
+                        "2026-11-27",
+                        "HG",
+                    ),
+                )
+                .0;
+            wire.signature[3] ^= 0x10;
+            decode(wire)
+        })
+        .collect();
+    assert_eq!(
+        outcomes_queued(&ledger, &forged).await,
+        vec![Err(RefusalCode::Unauthenticated); 5]
+    );
+    // P's own eight at once: its burst of five is admitted, the rest refused.
+    let own: Vec<SignedEvent> = (0..8).map(|i| origin(p, format!("P-{i}"))).collect();
+    let outcomes = outcomes_queued(&ledger, &own).await;
+    assert!(outcomes[..5].iter().all(Result::is_ok), "{outcomes:?}");
+    assert_eq!(outcomes[5..], [Err(RefusalCode::ResourceExhausted); 3]);
+    let refusal = ledger
+        .submit(origin(p, "P-8".into()))
+        .await
+        .expect_err("still over its rate");
+    assert_eq!(refusal.field, "body.signer_party_id");
+    assert!(
+        refusal.message.contains(
+            "is over its submission rate of 1 events a second (bursts of 5); send it again in "
+        ),
+        "{}",
+        refusal.message
+    );
+    // Nothing refused was stored; another party records as before.
+    let before = store.next_sequence().unwrap();
+    ledger.submit(origin(q, "Q-0".into())).await.unwrap();
+    assert_eq!(store.next_sequence().unwrap(), before + 1);
+    assert_eq!(before, 1 + 7 + 5);
+}

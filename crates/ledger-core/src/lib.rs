@@ -19,6 +19,7 @@ pub mod keyfile;
 pub mod merkle;
 pub mod model;
 pub mod proof;
+pub mod rate;
 pub mod signature;
 pub mod state;
 pub mod trace;
