@@ -41,6 +41,18 @@ pub const MAX_GRPC_MESSAGE_BYTES: usize = ledger_core::model::limits::MAX_BODY_B
 /// HTTP/2 flow-control window of each gRPC stream, in bytes (about a thousand events).
 pub const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
 
+/// Calls one gRPC connection may have open at once (HTTP/2's
+/// `SETTINGS_MAX_CONCURRENT_STREAMS`): a client's further calls wait for one to end.
+/// With the connection's window, this bounds what one connection can make the node hold.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
+
+/// How often a quiet gRPC connection is pinged, and how long the node waits for the
+/// answer before it drops the connection (a peer that vanished without closing it).
+pub const KEEPALIVE: (std::time::Duration, std::time::Duration) = (
+    std::time::Duration::from_secs(60),
+    std::time::Duration::from_secs(20),
+);
+
 /// Serves the gRPC API (`foodtrace.v1.Ledger`, `foodtrace.v1.Registry`,
 /// `grpc.health.v1.Health` and server reflection) on `listener` until `shutdown`
 /// completes; then stops accepting, lets open calls finish, has open submission
@@ -84,6 +96,9 @@ pub async fn serve(
         // answers waiting to go out, this bounds what a client can make the node hold.
         .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
         .initial_connection_window_size(Some(4 * STREAM_WINDOW_BYTES))
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .http2_keepalive_interval(Some(KEEPALIVE.0))
+        .http2_keepalive_timeout(Some(KEEPALIVE.1))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ledger_service)

@@ -156,3 +156,55 @@ async fn a_client_that_reads_no_receipts_is_held_back_by_flow_control() {
     assert_eq!(pulled.load(Ordering::SeqCst), EVENTS);
     assert_eq!(node.n_events().await, before + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_may_have_64_calls_open_and_the_next_waits() {
+    use ledger_proto::pb::ledger_client::LedgerClient;
+    let node = TestNode::start().await;
+    let mut client = LedgerClient::new(node.channel().await);
+    assert_eq!(ledger_node::MAX_STREAMS_PER_CONNECTION, 64);
+    // 64 submission streams that send nothing and stay open.
+    let mut open = Vec::new();
+    for _ in 0..64 {
+        let (events, rx) = tokio::sync::mpsc::channel::<ledger_proto::pb::SignedEvent>(1);
+        let answers = client
+            .submit_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .expect("a stream opens")
+            .into_inner();
+        open.push((events, answers));
+    }
+    // The 65th call on the same connection waits for one of them to end ...
+    let mut waiting_client = client.clone();
+    let mut waiting = tokio::spawn(async move {
+        waiting_client
+            .get_event(ledger_proto::pb::GetEventRequest {
+                key: Some(ledger_proto::pb::get_event_request::Key::Sequence(0)),
+            })
+            .await
+    });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut waiting)
+            .await
+            .is_err(),
+        "a 65th call went through on a connection with 64 open"
+    );
+    // ... while another connection is served at once.
+    let mut other = LedgerClient::new(node.channel().await);
+    other
+        .get_event(ledger_proto::pb::GetEventRequest {
+            key: Some(ledger_proto::pb::get_event_request::Key::Sequence(0)),
+        })
+        .await
+        .expect("another connection is not held up");
+    // One stream ends (its client closes it, the node ends its answers): the call runs.
+    let (events, mut answers) = open.pop().unwrap();
+    drop(events);
+    assert!(answers.message().await.unwrap().is_none());
+    let event = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the waiting call runs once a stream ends")
+        .unwrap()
+        .expect("event 0");
+    assert_eq!(event.into_inner().sequence, 0);
+}
