@@ -33,6 +33,10 @@ pub struct ApiArgs {
     /// The inspector's bearer token. Default: the config file's `token`.
     #[arg(long, env = "FOODTRACE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Trust the query API's certificate if this CA issued it (PEM), for an `https://`
+    /// API. Default: the config file's `ca_cert`.
+    #[arg(long = "api-ca-cert", env = "FOODTRACE_API_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
     /// A TOML config file with `api = "..."` and `token = "..."`. Default:
     /// $XDG_CONFIG_HOME/foodtrace/config.toml, else ~/.config/foodtrace/config.toml.
     #[arg(long, env = "FOODTRACE_CONFIG")]
@@ -44,6 +48,7 @@ pub struct ApiArgs {
 struct ConfigFile {
     api: Option<String>,
     token: Option<String>,
+    ca_cert: Option<PathBuf>,
 }
 
 fn default_config_path() -> Option<PathBuf> {
@@ -93,10 +98,22 @@ impl ApiClient {
             .or(config.api)
             .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
         let base = base.trim_end_matches('/').to_owned();
+        let mut http = reqwest::Client::builder();
+        if let Some(ca) = args.ca_cert.clone().or(config.ca_cert) {
+            let pem = std::fs::read(&ca)
+                .map_err(|e| anyhow::anyhow!("--api-ca-cert: cannot read {}: {e}", ca.display()))?;
+            let certificate = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("--api-ca-cert: {}: {e}", ca.display()))?;
+            http = http.add_root_certificate(certificate);
+        } else if base.starts_with("https://") {
+            anyhow::bail!(
+                "{base} is https: pass --api-ca-cert (or set FOODTRACE_API_CA_CERT, or ca_cert in the config file) with the CA that issued its certificate"
+            );
+        }
         Ok(ApiClient {
             base,
             token: args.token.clone().or(config.token),
-            http: reqwest::Client::new(),
+            http: http.build()?,
         })
     }
 

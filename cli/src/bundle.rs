@@ -11,6 +11,7 @@
 //! }
 //! ```
 
+use crate::ServerArgs;
 use std::fmt::Write as _;
 
 use anyhow::{Context, bail};
@@ -133,14 +134,12 @@ impl ProofBundle {
     }
 }
 
-async fn connect(server: &str) -> anyhow::Result<LogClient<tonic::transport::Channel>> {
-    LogClient::connect(server.to_owned())
-        .await
-        .with_context(|| format!("cannot reach the node at {server}"))
+async fn connect(server: &ServerArgs) -> anyhow::Result<LogClient<tonic::transport::Channel>> {
+    Ok(LogClient::new(server.connect().await?))
 }
 
 /// The log's identity.
-pub(crate) async fn log_info(server: &str) -> anyhow::Result<pb::LogInfo> {
+pub(crate) async fn log_info(server: &ServerArgs) -> anyhow::Result<pb::LogInfo> {
     Ok(connect(server)
         .await?
         .get_log_info(pb::GetLogInfoRequest {})
@@ -149,7 +148,7 @@ pub(crate) async fn log_info(server: &str) -> anyhow::Result<pb::LogInfo> {
 }
 
 /// The latest signed checkpoint note.
-pub(crate) async fn latest_checkpoint(server: &str) -> anyhow::Result<String> {
+pub(crate) async fn latest_checkpoint(server: &ServerArgs) -> anyhow::Result<String> {
     let checkpoint = connect(server)
         .await?
         .get_checkpoint(pb::GetCheckpointRequest {
@@ -163,7 +162,7 @@ pub(crate) async fn latest_checkpoint(server: &str) -> anyhow::Result<String> {
 
 /// Fetches a bundle for one event, against the latest checkpoint.
 pub(crate) async fn fetch(
-    server: &str,
+    server: &ServerArgs,
     event_hash: Option<&str>,
     sequence: Option<u64>,
     since: Option<String>,

@@ -9,7 +9,6 @@
 
 use std::fmt;
 
-use anyhow::Context;
 use ledger_core::checkpoint::{LogVerifier, VerifiedCheckpoint};
 use ledger_core::contract::event_hash;
 use ledger_core::merkle::{Frontier, MemTree, leaf_hash};
@@ -119,7 +118,7 @@ impl Followed {
 /// `on_checkpoint` for each verified checkpoint), verifying everything against
 /// `verifier` and, if given, the checkpoint `known` held from before.
 pub async fn follow(
-    server: &str,
+    server: &crate::ServerArgs,
     verifier: &LogVerifier,
     known: Option<&str>,
     until_caught_up: bool,
@@ -133,10 +132,12 @@ pub async fn follow(
         })
         .transpose()
         .map_err(|e| FollowError::Invalid(format!("the checkpoint held before: {e}")))?;
-    let mut client = LogClient::connect(server.to_owned())
-        .await
-        .with_context(|| format!("cannot reach the node at {server}"))
-        .map_err(FollowError::Transport)?;
+    let mut client = LogClient::new(
+        server
+            .connect()
+            .await
+            .map_err(|failure| FollowError::Transport(anyhow::anyhow!(failure.message)))?,
+    );
     let mut stream = client
         .follow(pb::FollowRequest {
             from_sequence: 0,

@@ -503,7 +503,7 @@ pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 .filter_map(|(_, row)| LotId::parse(layout.cell(row, Column::Lot).0).ok())
                 .collect();
             runtime.block_on(async {
-                let mut client = crate::record::ledger_client(&args.server.server).await?;
+                let mut client = crate::record::ledger_client(&args.server).await?;
                 holdings(&mut client, signer.party_id(), lots).await
             })?
         }
@@ -546,7 +546,7 @@ pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             report.repeated
         )?;
     } else {
-        send(&runtime, &args.server.server, signer, events, &mut report)?;
+        send(&runtime, &args.server, signer, events, &mut report)?;
         writeln!(
             out,
             "imported {}; {} already in the ledger; {} repeated in the file; {} refused",
@@ -632,7 +632,7 @@ fn write_rejects(
 /// answer in `report`.
 fn send(
     runtime: &tokio::runtime::Runtime,
-    server: &str,
+    server: &ServerArgs,
     signer: ledger_proto::Signer,
     events: Vec<(usize, Vec<u8>)>,
     report: &mut ImportReport,

@@ -62,6 +62,81 @@ pub struct ServerArgs {
         default_value = "http://127.0.0.1:50051"
     )]
     pub server: String,
+    /// Trust the node's certificate if this CA issued it (PEM), for an `https://` node.
+    #[arg(long, env = "FOODTRACE_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// Present this client certificate (PEM) to a node that asks for one; with
+    /// --client-key.
+    #[arg(long, env = "FOODTRACE_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// The private key of --client-cert (PEM).
+    #[arg(long, env = "FOODTRACE_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    /// The node at `server`, with no TLS settings of its own.
+    pub fn plain(server: impl Into<String>) -> ServerArgs {
+        ServerArgs {
+            server: server.into(),
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
+        }
+    }
+
+    /// The endpoint to connect to: TLS when the address is `https://` (the node's
+    /// certificate checked against --ca-cert, the client's presented if given).
+    pub fn endpoint(&self) -> anyhow::Result<tonic::transport::Endpoint> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        };
+        let endpoint = tonic::transport::Endpoint::from_shared(self.server.clone())
+            .with_context(|| format!("'{}' is not a node address", self.server))?
+            .tcp_nodelay(true);
+        if !self.server.starts_with("https://") {
+            return Ok(endpoint);
+        }
+        let mut tls = tonic::transport::ClientTlsConfig::new();
+        match &self.ca_cert {
+            Some(ca) => {
+                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?))
+            }
+            None => bail!(
+                "{} is https: pass --ca-cert (or set FOODTRACE_CA_CERT) with the CA that issued the node's certificate",
+                self.server
+            ),
+        }
+        if let (Some(cert), Some(key)) = (&self.client_cert, &self.client_key) {
+            tls = tls.identity(tonic::transport::Identity::from_pem(
+                read(cert)?,
+                read(key)?,
+            ));
+        }
+        Ok(endpoint.tls_config(tls)?)
+    }
+
+    /// A connection to the node, or exit code 3 saying why not. The node is asked for
+    /// its health first, so that a connection the node refuses after the handshake (a
+    /// missing or untrusted client certificate, plain text to a TLS port) fails here,
+    /// with its cause, rather than at the first call.
+    pub async fn connect(&self) -> Result<tonic::transport::Channel, Failure> {
+        let endpoint = self.endpoint().map_err(|e| Failure {
+            code: 1,
+            message: format!("{e:#}"),
+        })?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| record::unreachable(&self.server, &e))?;
+        tonic_health::pb::health_client::HealthClient::new(channel.clone())
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map_err(|status| record::unreachable(&self.server, &status))?;
+        Ok(channel)
+    }
 }
 
 /// What every trace takes.
@@ -367,6 +442,9 @@ pub enum Command {
         /// With --server: a checkpoint held from before, which the log must contain.
         #[arg(long, requires = "server")]
         known: Option<PathBuf>,
+        /// With an `https://` --server: the CA that issued the node's certificate (PEM).
+        #[arg(long, env = "FOODTRACE_CA_CERT", requires = "server")]
+        ca_cert: Option<PathBuf>,
     },
     /// Follow a node's log as it grows, verifying every event and checkpoint against the
     /// pinned log key, and against a checkpoint held from before; a fork is reported
@@ -640,16 +718,21 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             data_dir,
             server: None,
             log_key,
-            known: _,
+            ..
         } => audit(&data_dir, log_key.as_deref(), out),
         Command::Audit {
             server: Some(server),
             log_key,
             known,
+            ca_cert,
             ..
         } => {
             let verifier = parse_log_key(log_key.as_deref().unwrap_or_default())?;
             let known = read_optional(known.as_deref())?;
+            let server = ServerArgs {
+                ca_cert,
+                ..ServerArgs::plain(server)
+            };
             let followed = runtime()?.block_on(follow::follow(
                 &server,
                 &verifier,
@@ -675,7 +758,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             let known = read_optional(known.as_deref())?;
             let mut lines = Vec::new();
             let result = runtime()?.block_on(follow::follow(
-                &server.server,
+                &server,
                 &verifier,
                 known.as_deref(),
                 until_caught_up,
@@ -700,14 +783,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             }
         }
         Command::LogInfo { server } => {
-            let info = runtime()?.block_on(bundle::log_info(&server.server))?;
+            let info = runtime()?.block_on(bundle::log_info(&server))?;
             writeln!(out, "origin:       {}", info.origin)?;
             writeln!(out, "verifier key: {}", info.verifier_key)?;
             writeln!(out, "tree size:    {}", info.tree_size)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Checkpoint { server } => {
-            let note = runtime()?.block_on(bundle::latest_checkpoint(&server.server))?;
+            let note = runtime()?.block_on(bundle::latest_checkpoint(&server))?;
             write!(out, "{note}")?;
             Ok(ExitCode::SUCCESS)
         }
@@ -723,12 +806,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                         .with_context(|| format!("reading {}", path.display()))
                 })
                 .transpose()?;
-            let bundle = runtime()?.block_on(bundle::fetch(
-                &server.server,
-                event.as_deref(),
-                sequence,
-                since,
-            ))?;
+            let bundle =
+                runtime()?.block_on(bundle::fetch(&server, event.as_deref(), sequence, since))?;
             writeln!(out, "{}", serde_json::to_string_pretty(&bundle)?)?;
             Ok(ExitCode::SUCCESS)
         }

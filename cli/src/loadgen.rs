@@ -32,7 +32,7 @@ use ledger_proto::pb::ledger_client::LedgerClient;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::ServerArgs;
 use crate::record::SignerArgs;
@@ -137,7 +137,7 @@ pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<V
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let channels = runtime.block_on(connect(&args.server.server, args.clients))?;
+    let channels = runtime.block_on(connect(&args.server, args.clients))?;
     let at = now_beijing();
     let registered = runtime.block_on(register(
         &channels[0],
@@ -225,14 +225,14 @@ fn now_beijing() -> chrono::DateTime<chrono::FixedOffset> {
     chrono::SubsecRound::trunc_subsecs(chrono::Utc::now().with_timezone(&beijing), 0)
 }
 
-async fn connect(server: &str, n: usize) -> anyhow::Result<Vec<Channel>> {
+async fn connect(server: &ServerArgs, n: usize) -> anyhow::Result<Vec<Channel>> {
+    let endpoint = server.endpoint()?;
     let mut channels = Vec::with_capacity(n);
     for _ in 0..n {
-        let channel = Endpoint::from_shared(server.to_owned())?
-            .tcp_nodelay(true)
+        let channel = endpoint
             .connect()
             .await
-            .with_context(|| format!("connecting to {server}"))?;
+            .with_context(|| format!("connecting to {}", server.server))?;
         channels.push(channel);
     }
     Ok(channels)

@@ -235,20 +235,17 @@ fn optional_text(text: Option<&str>, what: &str) -> anyhow::Result<Option<Text>>
         .map_err(|e| anyhow::anyhow!("{what}: {e}"))
 }
 
-async fn registry(server: &str) -> Result<RegistryClient<Channel>, Failure> {
-    RegistryClient::connect(server.to_owned())
-        .await
-        .map_err(|e| unreachable(server, &e))
+async fn registry(server: &ServerArgs) -> Result<RegistryClient<Channel>, Failure> {
+    Ok(RegistryClient::new(server.connect().await?))
 }
 
 /// A `Ledger` client, or exit code 3.
-pub(crate) async fn ledger_client(server: &str) -> Result<LedgerClient<Channel>, Failure> {
-    LedgerClient::connect(server.to_owned())
-        .await
-        .map_err(|e| unreachable(server, &e))
+pub(crate) async fn ledger_client(server: &ServerArgs) -> Result<LedgerClient<Channel>, Failure> {
+    Ok(LedgerClient::new(server.connect().await?))
 }
 
-fn unreachable(server: &str, error: &dyn std::error::Error) -> Failure {
+/// Exit code 3: the node at `server` could not be reached, and the deepest reason.
+pub(crate) fn unreachable(server: &str, error: &dyn std::error::Error) -> Failure {
     let mut cause = error.to_string();
     let mut source = error.source();
     while let Some(next) = source {
@@ -347,7 +344,7 @@ fn status(
 ) -> anyhow::Result<ExitCode> {
     let party = party_id(party, "party")?;
     let entry = runtime.block_on(async {
-        let mut client = registry(&server.server).await?;
+        let mut client = registry(server).await?;
         client
             .get_party(pb::GetPartyRequest {
                 party_id: party.to_string(),
@@ -457,7 +454,7 @@ pub fn registry_command(command: RegistryCommand, out: &mut dyn Write) -> anyhow
     };
     let event = signer.sign(now(), kind);
     let receipt = runtime.block_on(async {
-        let mut client = registry(&server.server).await?;
+        let mut client = registry(&server).await?;
         let response = match rpc {
             Rpc::Register => client.register_party(event).await,
             Rpc::AddKey => client.add_key(event).await,
@@ -945,7 +942,7 @@ pub fn submit(
     let events: Vec<pb::SignedEvent> = signed.into_iter().map(|(_, event)| event).collect();
     let results = crate::runtime()?.block_on(async {
         use tokio_stream::StreamExt;
-        let mut client = ledger_client(&server.server).await?;
+        let mut client = ledger_client(server).await?;
         let stream = client
             .submit_stream(tokio_stream::iter(events))
             .await

@@ -63,6 +63,41 @@ pub async fn serve(
     ledger: Ledger,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    serve_with_tls(listener, ledger, None, shutdown).await
+}
+
+/// TLS for a node's servers.
+#[derive(Debug, Clone)]
+pub struct NodeTls {
+    /// The node's certificate chain and key, for gRPC and HTTP.
+    pub identity: query_api::tls::TlsIdentity,
+    /// gRPC clients' certificates, when they present one, must chain to this CA (PEM).
+    pub grpc_client_ca_pem: Option<Vec<u8>>,
+    /// Refuse gRPC clients that present no certificate (with `grpc_client_ca_pem`).
+    pub require_client_cert: bool,
+}
+
+impl NodeTls {
+    fn grpc_config(&self) -> tonic::transport::ServerTlsConfig {
+        let identity =
+            tonic::transport::Identity::from_pem(&self.identity.cert_pem, &self.identity.key_pem);
+        let mut config = tonic::transport::ServerTlsConfig::new().identity(identity);
+        if let Some(ca) = &self.grpc_client_ca_pem {
+            config = config
+                .client_ca_root(tonic::transport::Certificate::from_pem(ca))
+                .client_auth_optional(!self.require_client_cert);
+        }
+        config
+    }
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    ledger: Ledger,
+    tls: Option<&NodeTls>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<LedgerServer<grpc::LedgerService>>()
@@ -90,7 +125,11 @@ pub async fn serve(
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES);
     let log_service = LogServer::new(log::LogService::new(ledger))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES);
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls.grpc_config())?;
+    }
+    builder
         // What one stream (and one connection) may have sent that the node has not
         // read yet: with each stream's 1,024 events awaiting receipts and its 64
         // answers waiting to go out, this bounds what a client can make the node hold.
@@ -389,11 +428,13 @@ impl HttpOptions {
     }
 }
 
-/// Serves gRPC on `grpc` and the query API on `http` until `shutdown` completes.
+/// Serves gRPC on `grpc` and the query API on `http` (both over TLS when `tls` is
+/// given) until `shutdown` completes.
 pub async fn run(
     ledger: Ledger,
     grpc: TcpListener,
     http: Option<(TcpListener, HttpOptions)>,
+    tls: Option<NodeTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -425,9 +466,15 @@ pub async fn run(
     };
     let http_task = http_task.map(|(listener, router)| {
         let stop = stopped(stop_rx.clone());
-        tokio::spawn(query_api::serve(listener, router, stop))
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match &tls {
+                Some(tls) => query_api::tls::serve_tls(listener, router, &tls.identity, stop).await,
+                None => query_api::serve(listener, router, stop).await,
+            }
+        })
     });
-    serve(grpc, ledger, stopped(stop_rx)).await?;
+    serve_with_tls(grpc, ledger, tls.as_ref(), stopped(stop_rx)).await?;
     if let Some(task) = http_task {
         task.await??;
     }

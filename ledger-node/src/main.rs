@@ -65,6 +65,19 @@ struct Args {
     /// when it is asked for).
     #[arg(long, default_value_t = query_api::public::DEFAULT_CACHED_PAGES)]
     cached_pages: usize,
+    /// Serve gRPC and HTTP over TLS with this certificate chain (PEM; with --tls-key).
+    #[arg(long, env = "FOODTRACE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "FOODTRACE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// With TLS: gRPC clients that present a certificate must have one issued by this
+    /// CA (PEM); producers' systems can then be told apart from anyone else's.
+    #[arg(long, env = "FOODTRACE_GRPC_CLIENT_CA", requires = "tls_cert")]
+    grpc_client_ca: Option<PathBuf>,
+    /// With --grpc-client-ca: refuse gRPC clients that present no certificate.
+    #[arg(long, requires = "grpc_client_ca")]
+    grpc_require_client_cert: bool,
     /// Events a second each party (but the authority) may record, sustained; past it
     /// its events are refused with RESOURCE_EXHAUSTED and a time to retry in. 0: no
     /// limit.
@@ -100,6 +113,23 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let data_dir = DataDir::new(&args.data_dir);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ledger_node::NodeTls {
+            identity: query_api::tls::TlsIdentity::from_files(cert, key)
+                .map_err(|e| anyhow::anyhow!("--tls-cert/--tls-key: {e}"))?,
+            grpc_client_ca_pem: args
+                .grpc_client_ca
+                .as_ref()
+                .map(|path| {
+                    std::fs::read(path).with_context(|| {
+                        format!("--grpc-client-ca: cannot read {}", path.display())
+                    })
+                })
+                .transpose()?,
+            require_client_cert: args.grpc_require_client_cert,
+        }),
+        _ => None,
+    };
     let ledger = open_ledger_with(
         &data_dir,
         args.log_origin.as_deref(),
@@ -230,7 +260,14 @@ async fn main() -> anyhow::Result<()> {
             ),
         ),
     };
-    ledger_node::run(ledger, grpc, Some((http, http_options)), shutdown_signal()).await?;
+    ledger_node::run(
+        ledger,
+        grpc,
+        Some((http, http_options)),
+        tls,
+        shutdown_signal(),
+    )
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

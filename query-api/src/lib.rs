@@ -28,6 +28,7 @@ pub mod limit;
 mod openapi;
 pub mod public;
 pub mod standalone;
+pub mod tls;
 pub mod trace_json;
 pub mod views;
 

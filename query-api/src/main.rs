@@ -46,6 +46,12 @@ struct Args {
     /// Lots whose public pages are kept built (0: build every page when asked for).
     #[arg(long, default_value_t = query_api::public::DEFAULT_CACHED_PAGES)]
     cached_pages: usize,
+    /// Serve HTTPS with this certificate chain (PEM; with --tls-key).
+    #[arg(long, env = "FOODTRACE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "FOODTRACE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     #[command(flatten)]
     rate_limit: query_api::limit::RateLimitArgs,
 }
@@ -94,9 +100,16 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding HTTP to {}", args.http_listen))?;
     tracing::info!(http = %listener.local_addr()?, data_dir = %args.data_dir.display(), "serving (read-only secondary)");
-    query_api::serve(listener, router(state), async {
+    let stop = async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    };
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let identity = query_api::tls::TlsIdentity::from_files(cert, key)
+                .map_err(|e| anyhow::anyhow!("--tls-cert/--tls-key: {e}"))?;
+            query_api::tls::serve_tls(listener, router(state), &identity, stop).await?
+        }
+        _ => query_api::serve(listener, router(state), stop).await?,
+    }
     Ok(())
 }

@@ -161,7 +161,16 @@ impl TestNode {
     pub async fn start() -> TestNode {
         let temp = tempfile::tempdir().expect("temp dir");
         let data_dir = temp.path().to_path_buf();
-        let mut node = TestNode::open(data_dir, true, None).await;
+        let mut node = TestNode::open(data_dir, true, None, None).await;
+        node._temp = Some(temp);
+        node
+    }
+
+    /// Like [`TestNode::start`], serving gRPC and HTTP over TLS.
+    pub async fn start_tls(tls: ledger_node::NodeTls) -> TestNode {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = temp.path().to_path_buf();
+        let mut node = TestNode::open(data_dir, true, None, Some(tls)).await;
         node._temp = Some(temp);
         node
     }
@@ -171,7 +180,7 @@ impl TestNode {
     pub async fn start_rate_limited(limit: query_api::limit::RateLimit) -> TestNode {
         let temp = tempfile::tempdir().expect("temp dir");
         let data_dir = temp.path().to_path_buf();
-        let mut node = TestNode::open(data_dir, true, Some(limit)).await;
+        let mut node = TestNode::open(data_dir, true, Some(limit), None).await;
         node._temp = Some(temp);
         node
     }
@@ -179,19 +188,20 @@ impl TestNode {
     /// A new ledger in `data_dir` (which may already hold a node key and log origin),
     /// initialized by [`authority`]. The caller keeps the directory alive.
     pub async fn start_in(data_dir: PathBuf) -> TestNode {
-        TestNode::open(data_dir, true, None).await
+        TestNode::open(data_dir, true, None, None).await
     }
 
     /// The ledger already in `data_dir` (a restored backup, say), not initialized again.
     /// The caller keeps the directory alive.
     pub async fn resume_in(data_dir: PathBuf) -> TestNode {
-        TestNode::open(data_dir, false, None).await
+        TestNode::open(data_dir, false, None, None).await
     }
 
     async fn open(
         data_dir: PathBuf,
         initialize_it: bool,
         public_rate_limit: Option<query_api::limit::RateLimit>,
+        tls: Option<ledger_node::NodeTls>,
     ) -> TestNode {
         let ledger = open_ledger(&DataDir::new(&data_dir), None, WriterConfig::default())
             .expect("open the ledger");
@@ -220,7 +230,7 @@ impl TestNode {
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            ledger_node::run(ledger, grpc, Some((http, http_options)), async {
+            ledger_node::run(ledger, grpc, Some((http, http_options)), tls, async {
                 let _ = stopped.await;
             })
             .await
@@ -241,7 +251,7 @@ impl TestNode {
     pub async fn restart(mut self) -> TestNode {
         self.stop_and_wait().await;
         let temp = self._temp.take();
-        let mut node = TestNode::open(self.data_dir.clone(), false, None).await;
+        let mut node = TestNode::open(self.data_dir.clone(), false, None, None).await;
         node._temp = temp;
         node
     }
