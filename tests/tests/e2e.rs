@@ -1597,6 +1597,7 @@ async fn followers_verify_a_live_log_and_catch_a_fork_with_both_checkpoints() {
         let verifier = verifier.clone();
         let server_a = server_a.clone();
         tokio::spawn(async move {
+            let server_a = foodtrace_cli::ServerArgs::plain(server_a);
             foodtrace_cli::follow::follow(&server_a, &verifier, None, false, |c| {
                 let _ = sizes_tx.send(c.size);
             })

@@ -17,9 +17,7 @@ fn loadgen_args(node: &TestNode, key: &std::path::Path) -> LoadgenArgs {
             key: key.to_owned(),
             signer_party: authority().id().to_string(),
         },
-        server: foodtrace_cli::ServerArgs {
-            server: node.grpc_url(),
-        },
+        server: foodtrace_cli::ServerArgs::plain(node.grpc_url()),
         parties: 40,
         clients: 3,
         events: 3_000,
