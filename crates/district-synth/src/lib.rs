@@ -636,3 +636,23 @@ pub fn generate(
         showcase,
     }
 }
+
+/// A whole small ledger's history, in order: genesis (the authority registering itself
+/// with its key, 400 days before `now`) and a tiny district (seed 7) ending an hour
+/// before `now`. For tests and the fuzzers' seeds.
+pub fn small_history(authority: &Recorder, now: DateTime<FixedOffset>) -> Vec<pb::SignedEvent> {
+    let genesis_at = now - Duration::days(400);
+    let genesis = authority.sign(
+        genesis_at,
+        EventKind::RegisterParty(RegisterParty {
+            party_id: authority.id().clone(),
+            name: text("沈阳市浑南区市场监督管理局"),
+            role: PartyRole::Authority,
+            region: RegionCode::parse(HUNNAN).expect("a region code"),
+            contact: None,
+            keys: vec![authority.signer().grant(genesis_at)],
+        }),
+    );
+    let district = generate(authority, &Scale::tiny(), 7, now - Duration::hours(1));
+    std::iter::once(genesis.0).chain(district.events).collect()
+}
