@@ -107,6 +107,20 @@ pub fn farm_lot(i: usize) -> String {
     format!("HN-CAB-{i:06}")
 }
 
+/// The origin of a lot of cabbage (100 kg, harvested 2026-11-26, certificate HG-1),
+/// for the farm to sign.
+pub fn cabbage_origin(lot: &str) -> ledger_core::model::EventKind {
+    district_synth::origin(
+        lot,
+        "大白菜",
+        "vegetable",
+        "100",
+        "kg",
+        "2026-11-26",
+        "HG-1",
+    )
+}
+
 /// A new node where a farm (party 1) has recorded `n_lots` lots of cabbage
 /// ([`farm_lot`]), and a market (party 2) and a shop (party 4) are registered.
 pub async fn farm_with_lots(n_lots: usize) -> TestNode {
@@ -128,15 +142,7 @@ pub async fn farm_with_lots(n_lots: usize) -> TestNode {
     ];
     let day = fixed_time(24 * 60);
     for i in 0..n_lots {
-        let kind = district_synth::origin(
-            &farm_lot(i),
-            "大白菜",
-            "vegetable",
-            "100",
-            "kg",
-            "2026-11-26",
-            "HG-1",
-        );
+        let kind = cabbage_origin(&farm_lot(i));
         events.push(farm.sign(day, kind).0);
     }
     admit_all(&node, events).await;
@@ -358,38 +364,50 @@ impl Drop for TestNode {
 }
 
 /// Runs the `foodtrace` command line with `args` (without the program name), off the
-/// async runtime as a person's shell would; returns its exit code and what it printed.
-pub async fn foodtrace(args: &[&str]) -> (std::process::ExitCode, String) {
+/// async runtime as a person's shell would; returns its exit code and what it printed,
+/// or its error.
+pub async fn foodtrace_result(
+    args: &[&str],
+) -> Result<(std::process::ExitCode, String), anyhow::Error> {
     let mut argv = vec!["foodtrace".to_owned()];
     argv.extend(args.iter().map(|a| a.to_string()));
     tokio::task::spawn_blocking(move || {
         let cli =
             <foodtrace_cli::Cli as clap::Parser>::try_parse_from(&argv).expect("valid arguments");
         let mut out = Vec::new();
-        let code = foodtrace_cli::run(cli, &mut out)
-            .unwrap_or_else(|e| panic!("foodtrace {argv:?}: {e:#}"));
-        (code, String::from_utf8(out).expect("UTF-8 output"))
+        foodtrace_cli::run(cli, &mut out)
+            .map(|code| (code, String::from_utf8(out).expect("UTF-8 output")))
     })
     .await
     .expect("the command does not panic")
 }
 
-/// Runs the `foodtrace` command line like [`foodtrace`], for a command expected to fail
-/// with one of the CLI's own exit codes; returns that code and the message.
+/// [`foodtrace_result`] for a command expected to run: its exit code and what it
+/// printed.
+pub async fn foodtrace(args: &[&str]) -> (std::process::ExitCode, String) {
+    foodtrace_result(args)
+        .await
+        .unwrap_or_else(|e| panic!("foodtrace {args:?}: {e:#}"))
+}
+
+/// [`foodtrace_result`] for a command expected to fail: its error, as text.
+pub async fn foodtrace_error(args: &[&str]) -> String {
+    match foodtrace_result(args).await {
+        Ok(_) => panic!("foodtrace {args:?} succeeded"),
+        Err(error) => format!("{error:#}"),
+    }
+}
+
+/// [`foodtrace_result`] for a command expected to fail with one of the CLI's own exit
+/// codes; returns that code and the message.
 pub async fn foodtrace_failure(args: &[&str]) -> (u8, String) {
-    let mut argv = vec!["foodtrace".to_owned()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    tokio::task::spawn_blocking(move || {
-        let cli =
-            <foodtrace_cli::Cli as clap::Parser>::try_parse_from(&argv).expect("valid arguments");
-        let error = foodtrace_cli::run(cli, &mut Vec::new())
-            .err()
-            .unwrap_or_else(|| panic!("foodtrace {argv:?} succeeded"));
-        let failure = error
-            .downcast_ref::<foodtrace_cli::Failure>()
-            .unwrap_or_else(|| panic!("foodtrace {argv:?}: not a Failure: {error:#}"));
-        (failure.code, failure.message.clone())
-    })
-    .await
-    .expect("the command does not panic")
+    match foodtrace_result(args).await {
+        Ok(_) => panic!("foodtrace {args:?} succeeded"),
+        Err(error) => {
+            let failure = error
+                .downcast_ref::<foodtrace_cli::Failure>()
+                .unwrap_or_else(|| panic!("foodtrace {args:?}: not a Failure: {error:#}"));
+            (failure.code, failure.message.clone())
+        }
+    }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use foodtrace_cli::loadgen::{LoadgenArgs, run};
 use foodtrace_cli::record::SignerArgs;
-use foodtrace_tests::{TestNode, authority, authority_key, farm_with_lots, fixed_time, party};
+use foodtrace_tests::{
+    TestNode, authority, authority_key, cabbage_origin, farm_with_lots, fixed_time, party,
+};
 use ledger_core::model::PartyRole;
 use tokio_stream::StreamExt;
 
@@ -96,18 +98,7 @@ async fn a_client_that_reads_no_receipts_is_held_back_by_flow_control() {
     let farm = party(1, PartyRole::Producer);
     // The same origin over and over: the first is recorded, the rest are duplicates, so
     // every event goes through the writer's queue and gets an answer.
-    let (event, _) = farm.sign(
-        fixed_time(60),
-        district_synth::origin(
-            "HN-FLOW-1",
-            "大白菜",
-            "vegetable",
-            "100",
-            "kg",
-            "2026-11-26",
-            "HG-1",
-        ),
-    );
+    let (event, _) = farm.sign(fixed_time(60), cabbage_origin("HN-FLOW-1"));
     let before = node.n_events().await;
     let pulled = Arc::new(AtomicU64::new(0));
     let all_pulled = Arc::new(tokio::sync::Notify::new());

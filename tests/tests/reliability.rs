@@ -5,7 +5,8 @@
 use std::process::ExitCode;
 
 use foodtrace_tests::{
-    TestNode, farm_lot, farm_with_lots, fixed_time, foodtrace, foodtrace_failure, party,
+    TestNode, cabbage_origin, farm_lot, farm_with_lots, fixed_time, foodtrace, foodtrace_error,
+    foodtrace_failure, party,
 };
 use ledger_core::model::PartyRole;
 
@@ -24,22 +25,6 @@ fn backup_printed(printed: &str) -> (String, u64) {
     (path, events)
 }
 
-/// Runs `foodtrace` for a command expected to fail with a plain error; returns it.
-async fn foodtrace_error(args: &[&str]) -> String {
-    let mut argv = vec!["foodtrace".to_owned()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    tokio::task::spawn_blocking(move || {
-        let cli =
-            <foodtrace_cli::Cli as clap::Parser>::try_parse_from(&argv).expect("valid arguments");
-        let error = foodtrace_cli::run(cli, &mut Vec::new())
-            .err()
-            .unwrap_or_else(|| panic!("foodtrace {argv:?} succeeded"));
-        format!("{error:#}")
-    })
-    .await
-    .expect("the command does not panic")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_under_load_restores_audits_and_serves() {
     let node = farm_with_lots(50).await;
@@ -51,15 +36,7 @@ async fn a_backup_taken_under_load_restores_audits_and_serves() {
     let day = fixed_time(24 * 60);
     let events: Vec<_> = (50..3050)
         .map(|i| {
-            let kind = district_synth::origin(
-                &farm_lot(i),
-                "大白菜",
-                "vegetable",
-                "100",
-                "kg",
-                "2026-11-26",
-                "HG-1",
-            );
+            let kind = cabbage_origin(&farm_lot(i));
             farm.sign(day, kind).0
         })
         .collect();
@@ -175,15 +152,7 @@ async fn a_backup_taken_under_load_restores_audits_and_serves() {
     assert_eq!(copy.n_events().await, backed_up);
     let lot = copy.public_lot(&format!("/l/{}", farm_lot(7))).await;
     assert_eq!(lot.lot_id, farm_lot(7));
-    let kind = district_synth::origin(
-        "AFTER-RESTORE",
-        "大白菜",
-        "vegetable",
-        "1",
-        "kg",
-        "2026-11-26",
-        "HG-1",
-    );
+    let kind = cabbage_origin("AFTER-RESTORE");
     let receipt = copy
         .ledger()
         .await

@@ -3,7 +3,7 @@
 //! or speaks plain text, gets nothing; with a client CA configured, gRPC clients are
 //! told apart by their certificates (required, or only checked when presented).
 
-use foodtrace_tests::{TestNode, foodtrace, foodtrace_failure};
+use foodtrace_tests::{TestNode, foodtrace, foodtrace_failure, foodtrace_result};
 use ledger_node::NodeTls;
 use query_api::tls::TlsIdentity;
 use rcgen::{
@@ -202,23 +202,13 @@ async fn log_info(grpc: &str, ca: &str, client: Option<&(String, String)>) -> Re
     if let Some((cert, key)) = client {
         args.extend(["--client-cert", cert.as_str(), "--client-key", key.as_str()]);
     }
-    let argv: Vec<String> = std::iter::once("foodtrace")
-        .chain(args)
-        .map(str::to_owned)
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let cli = <foodtrace_cli::Cli as clap::Parser>::try_parse_from(&argv).unwrap();
-        let mut out = Vec::new();
-        match foodtrace_cli::run(cli, &mut out) {
-            Ok(code) => {
-                assert_eq!(code, ExitCode::SUCCESS);
-                Ok(String::from_utf8(out).unwrap())
-            }
-            Err(error) => Err(error
-                .downcast_ref::<foodtrace_cli::Failure>()
-                .map_or(1, |failure| failure.code)),
+    match foodtrace_result(&args).await {
+        Ok((code, printed)) => {
+            assert_eq!(code, ExitCode::SUCCESS);
+            Ok(printed)
         }
-    })
-    .await
-    .unwrap()
+        Err(error) => Err(error
+            .downcast_ref::<foodtrace_cli::Failure>()
+            .map_or(1, |failure| failure.code)),
+    }
 }

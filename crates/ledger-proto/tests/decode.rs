@@ -83,3 +83,99 @@ fn control_characters_and_overlong_texts_are_refused_by_field() {
     .unwrap_err();
     assert_eq!(refusal.field, "body.kind");
 }
+
+/// Quantities and times at and past every edge: zero, negative, overflowing, exponent
+/// and NaN spellings, the ends of the calendar, offsets past ±14 h.
+fn hostile_amount() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("0".to_owned()),
+        Just("-1".to_owned()),
+        Just("-0".to_owned()),
+        Just("0.000000000000000000000000000001".to_owned()),
+        Just("79228162514264337593543950336".to_owned()),
+        Just("1e400".to_owned()),
+        Just("NaN".to_owned()),
+        Just("inf".to_owned()),
+        Just(" 5".to_owned()),
+        Just("5,0".to_owned()),
+        "[-+]?[0-9]{0,40}(\\.[0-9]{0,40})?",
+    ]
+}
+
+fn hostile_time() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("0000-01-01T00:00:00Z".to_owned()),
+        Just("0001-01-01T00:00:00+00:00".to_owned()),
+        Just("9999-12-31T23:59:59+14:00".to_owned()),
+        Just("2026-02-30T00:00:00+08:00".to_owned()),
+        Just("2026-11-28T24:00:00+08:00".to_owned()),
+        Just("2026-11-28T06:30:00+25:00".to_owned()),
+        Just("2026-11-28T06:30:60+08:00".to_owned()),
+        Just("+275760-09-13T00:00:00Z".to_owned()),
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})",
+    ]
+}
+
+proptest! {
+    /// An origin with hostile quantities, dates and times: refused naming a field of the
+    /// body, or accepted and re-encoded to exactly the submitted bytes. Never a panic.
+    #[test]
+    fn hostile_quantities_and_times_are_refused_by_field_or_round_trip(
+        amount in hostile_amount(),
+        unit in prop_oneof![Just("kg".to_owned()), "\\PC{0,6}"],
+        occurred_at in hostile_time(),
+        production_date in prop_oneof![Just("2026-11-27".to_owned()), Just("0000-00-00".to_owned()), Just("9999-12-31".to_owned()), "\\PC{0,12}"],
+        lot_id in prop_oneof![Just("LOT-1".to_owned()), "[\\x00-\\x1f\\x7f]{1,3}", "\\PC{0,70}"],
+    ) {
+        let wire = pb::EventBody {
+            version: 1,
+            signer_party_id: "91210112MA0000001W".into(),
+            key_id: "cf924cf21da75562".into(),
+            occurred_at,
+            kind: Some(pb::event_body::Kind::Origin(pb::Origin {
+                lot: Some(pb::LotInfo {
+                    lot_id,
+                    product_name: "黄瓜".into(),
+                    product_category: "vegetable".into(),
+                    quantity: Some(pb::Quantity { amount, unit }),
+                }),
+                production_date,
+                origin_region: "210112".into(),
+                origin_place: "浑南区".into(),
+                certificate_number: "HG-1".into(),
+                certificate_basis: 1,
+            })),
+        };
+        let body = wire.encode_to_vec();
+        match decode_signed_event(pb::SignedEvent { body: body.clone(), signature: vec![0; 64] }) {
+            Ok(event) => prop_assert_eq!(encode_body(event.body()), body),
+            Err(refusal) => prop_assert!(refusal.field.starts_with("body"), "{:?}", refusal),
+        }
+    }
+}
+
+#[test]
+fn zero_negative_and_overflowing_quantities_are_refused_naming_the_amount() {
+    for amount in ["0", "-1", "-0", "1e400", "NaN", "79228162514264337593543950336"] {
+        let wire = pb::EventBody {
+            version: 1,
+            signer_party_id: "91210112MA0000001W".into(),
+            key_id: "cf924cf21da75562".into(),
+            occurred_at: "2026-11-28T06:30:00+08:00".into(),
+            kind: Some(pb::event_body::Kind::Ship(pb::Shipment {
+                lot_id: "LOT-1".into(),
+                quantity: Some(pb::Quantity {
+                    amount: amount.into(),
+                    unit: "kg".into(),
+                }),
+                ..Default::default()
+            })),
+        };
+        let refusal = decode_signed_event(pb::SignedEvent {
+            body: wire.encode_to_vec(),
+            signature: vec![0; 64],
+        })
+        .expect_err(amount);
+        assert_eq!(refusal.field, "body.ship.quantity.amount", "{amount}: {refusal}");
+    }
+}
