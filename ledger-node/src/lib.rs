@@ -412,6 +412,8 @@ pub struct HttpOptions {
     /// Where inspectors' backups (`POST /v1/backups`) go, with the node's files copied
     /// into each; `None`: no backups.
     pub backups: Option<query_api::backup::BackupTarget>,
+    /// How long an HTTP answer may take before the client gets a 503 instead.
+    pub request_timeout: std::time::Duration,
 }
 
 impl HttpOptions {
@@ -424,6 +426,7 @@ impl HttpOptions {
             public_rate_limit: Some(query_api::limit::RateLimit::default()),
             cached_pages: query_api::public::DEFAULT_CACHED_PAGES,
             backups: Some(data_dir.backup_target(data_dir.path().join("backups"))),
+            request_timeout: query_api::DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -461,6 +464,7 @@ pub async fn run(
             if let Some(target) = options.backups {
                 state = state.with_backups(target);
             }
+            state = state.with_request_timeout(options.request_timeout);
             Some((listener, query_api::router(state)))
         }
     };

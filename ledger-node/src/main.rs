@@ -87,6 +87,9 @@ struct Args {
     /// sheet of tens of thousands of receipts goes through at full speed).
     #[arg(long, env = "FOODTRACE_PARTY_BURST", default_value_t = 100_000)]
     party_burst: u32,
+    /// Seconds an HTTP answer may take before the client gets a 503 saying so.
+    #[arg(long, default_value_t = 30)]
+    http_request_timeout_secs: u64,
     /// Where inspectors' backups (`foodtrace backup`) are written, each in a directory of
     /// its own (default: `backups` in the data directory; on the same file system the
     /// ledger's tables are hard-linked, not copied).
@@ -252,6 +255,7 @@ async fn main() -> anyhow::Result<()> {
         cached_facts: args.cached_facts,
         public_rate_limit: args.rate_limit.limit(),
         cached_pages: args.cached_pages,
+        request_timeout: std::time::Duration::from_secs(args.http_request_timeout_secs.max(1)),
         backups: Some(
             data_dir.backup_target(
                 args.backup_dir

@@ -51,7 +51,12 @@ pub struct AppState {
     public_limiter: Option<Arc<PublicLimiter>>,
     pages: Arc<public::PageCache>,
     backups: Option<Arc<backup::BackupTarget>>,
+    request_timeout: std::time::Duration,
 }
+
+/// How long an answer may take before the client gets a 503 instead (see
+/// [`AppState::with_request_timeout`]).
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl AppState {
     /// State over `store`, with no inspector yet (every inspector route answers 401).
@@ -64,7 +69,16 @@ impl AppState {
             public_limiter: None,
             pages: Arc::new(public::PageCache::new(public::DEFAULT_CACHED_PAGES)),
             backups: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
+    }
+
+    /// Answers 503, a problem document saying so, to a request not answered within
+    /// `timeout` (work handed to a blocking thread still runs to its end; the client no
+    /// longer waits for it).
+    pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> AppState {
+        self.request_timeout = timeout;
+        self
     }
 
     /// Lets inspectors write backups of the ledger into `target` (`POST /v1/backups`).
@@ -145,7 +159,33 @@ pub fn router(state: AppState) -> Router {
         .merge(inspector)
         .merge(anonymous)
         .route("/healthz", get(|| async { "ok\n" }))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            time_limit,
+        ))
         .with_state(state)
+}
+
+/// Cuts a request off after the state's request timeout with a 503 problem document.
+async fn time_limit(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let limit = state.request_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Took too long",
+            detail: format!(
+                "the answer took longer than this server's limit of {} ms: ask for less (a smaller page, a shallower trace) or try again later",
+                limit.as_millis()
+            ),
+            parameter: None,
+        }
+        .into_response(),
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets open requests

@@ -52,6 +52,9 @@ struct Args {
     /// The private key of --tls-cert (PEM).
     #[arg(long, env = "FOODTRACE_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Seconds an answer may take before the client gets a 503 saying so.
+    #[arg(long, default_value_t = 30)]
+    http_request_timeout_secs: u64,
     #[command(flatten)]
     rate_limit: query_api::limit::RateLimitArgs,
 }
@@ -89,7 +92,8 @@ async fn main() -> anyhow::Result<()> {
     let mut state = AppState::new(shared)
         .with_cached_facts(args.cached_facts)
         .with_cached_pages(args.cached_pages)
-        .with_inspectors(inspectors);
+        .with_inspectors(inspectors)
+        .with_request_timeout(Duration::from_secs(args.http_request_timeout_secs.max(1)));
     if let Some(limit) = args.rate_limit.limit() {
         state = state.with_public_rate_limit(limit);
     }

@@ -149,6 +149,18 @@ pub async fn farm_with_lots(n_lots: usize) -> TestNode {
     node
 }
 
+/// How a [`TestNode`] differs from a node's defaults (and from the other tests' nodes,
+/// which have no rate limit on their anonymous routes).
+#[derive(Default)]
+pub struct NodeSetup {
+    /// Limit the anonymous routes per client address.
+    pub public_rate_limit: Option<query_api::limit::RateLimit>,
+    /// Serve both APIs over TLS.
+    pub tls: Option<ledger_node::NodeTls>,
+    /// How long an HTTP answer may take.
+    pub request_timeout: Option<std::time::Duration>,
+}
+
 /// A node running in this process.
 pub struct TestNode {
     /// Where gRPC listens.
@@ -167,48 +179,55 @@ impl TestNode {
     pub async fn start() -> TestNode {
         let temp = tempfile::tempdir().expect("temp dir");
         let data_dir = temp.path().to_path_buf();
-        let mut node = TestNode::open(data_dir, true, None, None).await;
+        TestNode::start_with(NodeSetup::default()).await
+    }
+
+    /// Like [`TestNode::start`], set up as `setup` says.
+    pub async fn start_with(setup: NodeSetup) -> TestNode {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = temp.path().to_path_buf();
+        let mut node = TestNode::open(data_dir, true, setup).await;
         node._temp = Some(temp);
         node
     }
 
     /// Like [`TestNode::start`], serving gRPC and HTTP over TLS.
     pub async fn start_tls(tls: ledger_node::NodeTls) -> TestNode {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let data_dir = temp.path().to_path_buf();
-        let mut node = TestNode::open(data_dir, true, None, Some(tls)).await;
-        node._temp = Some(temp);
-        node
+        TestNode::start_with(NodeSetup {
+            tls: Some(tls),
+            ..NodeSetup::default()
+        })
+        .await
     }
 
     /// Like [`TestNode::start`], with the anonymous routes limited per client address
     /// (nodes in tests are otherwise unlimited: tests ask fast, from one address).
     pub async fn start_rate_limited(limit: query_api::limit::RateLimit) -> TestNode {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let data_dir = temp.path().to_path_buf();
-        let mut node = TestNode::open(data_dir, true, Some(limit), None).await;
-        node._temp = Some(temp);
-        node
+        TestNode::start_with(NodeSetup {
+            public_rate_limit: Some(limit),
+            ..NodeSetup::default()
+        })
+        .await
     }
 
     /// A new ledger in `data_dir` (which may already hold a node key and log origin),
     /// initialized by [`authority`]. The caller keeps the directory alive.
     pub async fn start_in(data_dir: PathBuf) -> TestNode {
-        TestNode::open(data_dir, true, None, None).await
+        TestNode::open(data_dir, true, NodeSetup::default()).await
     }
 
     /// The ledger already in `data_dir` (a restored backup, say), not initialized again.
     /// The caller keeps the directory alive.
     pub async fn resume_in(data_dir: PathBuf) -> TestNode {
-        TestNode::open(data_dir, false, None, None).await
+        TestNode::open(data_dir, false, NodeSetup::default()).await
     }
 
-    async fn open(
-        data_dir: PathBuf,
-        initialize_it: bool,
-        public_rate_limit: Option<query_api::limit::RateLimit>,
-        tls: Option<ledger_node::NodeTls>,
-    ) -> TestNode {
+    async fn open(data_dir: PathBuf, initialize_it: bool, setup: NodeSetup) -> TestNode {
+        let NodeSetup {
+            public_rate_limit,
+            tls,
+            request_timeout,
+        } = setup;
         let ledger = open_ledger(&DataDir::new(&data_dir), None, WriterConfig::default())
             .expect("open the ledger");
         if initialize_it {
@@ -230,9 +249,11 @@ impl TestNode {
             .expect("bind HTTP");
         let grpc_addr = grpc.local_addr().expect("address");
         let http_addr = http.local_addr().expect("address");
+        let defaults = ledger_node::HttpOptions::for_data_dir(&DataDir::new(&data_dir));
         let http_options = ledger_node::HttpOptions {
             public_rate_limit,
-            ..ledger_node::HttpOptions::for_data_dir(&DataDir::new(&data_dir))
+            request_timeout: request_timeout.unwrap_or(defaults.request_timeout),
+            ..defaults
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -257,7 +278,7 @@ impl TestNode {
     pub async fn restart(mut self) -> TestNode {
         self.stop_and_wait().await;
         let temp = self._temp.take();
-        let mut node = TestNode::open(self.data_dir.clone(), false, None, None).await;
+        let mut node = TestNode::open(self.data_dir.clone(), false, NodeSetup::default()).await;
         node._temp = temp;
         node
     }

@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 
 use foodtrace_tests::{
-    TestNode, cabbage_origin, farm_lot, farm_with_lots, fixed_time, foodtrace, foodtrace_error,
-    foodtrace_failure, party,
+    NodeSetup, TestNode, cabbage_origin, farm_lot, farm_with_lots, fixed_time, foodtrace,
+    foodtrace_error, foodtrace_failure, party,
 };
 use ledger_core::model::PartyRole;
 
@@ -168,4 +168,67 @@ async fn a_backup_taken_under_load_restores_audits_and_serves() {
         .await
         .unwrap();
     assert_eq!(lots.status(), 200, "the inspector's token came along");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_takes_too_long_is_a_503_saying_so() {
+    // A limit of a millisecond (the timer's grain), against a page of 1,000 lots, which
+    // takes several to read and write out; the health check needs nothing and is
+    // answered.
+    let node = TestNode::start_with(NodeSetup {
+        request_timeout: Some(std::time::Duration::from_millis(1)),
+        ..NodeSetup::default()
+    })
+    .await;
+    let farm = party(1, PartyRole::Producer);
+    let mut events = vec![
+        foodtrace_tests::authority()
+            .register(
+                foodtrace_tests::epoch(),
+                &farm,
+                "浑南绿源蔬菜合作社",
+                "210112",
+            )
+            .0,
+    ];
+    let day = fixed_time(24 * 60);
+    events.extend((0..1000).map(|i| farm.sign(day, cabbage_origin(&farm_lot(i))).0));
+    assert_eq!(foodtrace_tests::admit_all(&node, events).await, 1001);
+    let token = node.add_inspector("patient");
+    let client = reqwest::Client::new();
+    let slow = client
+        .get(format!("{}/v1/lots?limit=1000", node.http_base()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slow.status(), 503);
+    assert_eq!(slow.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = slow.json().await.unwrap();
+    assert_eq!(problem["title"], "Took too long");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("the answer took longer than this server's limit of 1 ms"),
+        "{problem}"
+    );
+    let health = client
+        .get(format!("{}/healthz", node.http_base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    drop(node);
+
+    // With the default limit (30 s) a request like it is answered.
+    let normal = farm_with_lots(1000).await;
+    let token = normal.add_inspector("patient");
+    let answered = client
+        .get(format!("{}/v1/lots?limit=1000", normal.http_base()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
 }

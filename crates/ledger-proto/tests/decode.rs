@@ -156,7 +156,14 @@ proptest! {
 
 #[test]
 fn zero_negative_and_overflowing_quantities_are_refused_naming_the_amount() {
-    for amount in ["0", "-1", "-0", "1e400", "NaN", "79228162514264337593543950336"] {
+    for amount in [
+        "0",
+        "-1",
+        "-0",
+        "1e400",
+        "NaN",
+        "79228162514264337593543950336",
+    ] {
         let wire = pb::EventBody {
             version: 1,
             signer_party_id: "91210112MA0000001W".into(),
@@ -176,6 +183,9 @@ fn zero_negative_and_overflowing_quantities_are_refused_naming_the_amount() {
             signature: vec![0; 64],
         })
         .expect_err(amount);
-        assert_eq!(refusal.field, "body.ship.quantity.amount", "{amount}: {refusal}");
+        assert_eq!(
+            refusal.field, "body.ship.quantity.amount",
+            "{amount}: {refusal}"
+        );
     }
 }
