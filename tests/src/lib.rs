@@ -177,8 +177,6 @@ pub struct TestNode {
 impl TestNode {
     /// A new ledger in a fresh temporary directory, initialized by [`authority`].
     pub async fn start() -> TestNode {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let data_dir = temp.path().to_path_buf();
         TestNode::start_with(NodeSetup::default()).await
     }
 
