@@ -129,6 +129,18 @@ impl Quantity {
                 InvalidValue(format!("'{}' is not a decimal number", printable(amount))),
             ));
         }
+        // One amount, one spelling: a body is kept as signed and re-encoded to check it
+        // is canonical, so "01" (which would come back as "1") is refused, not stored.
+        let whole = amount.split('.').next().unwrap_or_default();
+        if whole.len() > 1 && whole.starts_with('0') {
+            return Err((
+                "amount",
+                InvalidValue(format!(
+                    "'{}' has a leading zero; write it without",
+                    printable(amount)
+                )),
+            ));
+        }
         let value = Decimal::from_str(amount).map_err(|_| {
             (
                 "amount",

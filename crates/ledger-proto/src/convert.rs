@@ -68,8 +68,19 @@ fn optional_text(path: Path, value: &str, max: usize) -> Result<Option<Text>, Re
     Text::parse_optional(value, max).map_err(|e| path.refuse(e))
 }
 
+/// A time on the wire: RFC 3339 with its offset, written the one way [`time_to_wire`]
+/// writes it (so `Z` for `+00:00`, or a needless fraction, is refused: one record, one
+/// spelling, one hash).
 fn time(path: Path, value: &str) -> Result<Timestamp, Refusal> {
-    m::parse_timestamp(value).map_err(|e| path.refuse(e))
+    let parsed = m::parse_timestamp(value).map_err(|e| path.refuse(e))?;
+    let canonical = time_to_wire(&parsed);
+    if canonical != value {
+        return Err(path.refuse_msg(format!(
+            "'{}' is not written the ledger's one way: write {canonical}",
+            value.escape_debug()
+        )));
+    }
+    Ok(parsed)
 }
 
 fn region(path: Path, value: &str) -> Result<RegionCode, Refusal> {

@@ -80,6 +80,15 @@ pub fn decode_signed_event(event: pb::SignedEvent) -> Result<SignedEvent, Refusa
         ));
     }
     let body = body_from_wire(&wire)?;
+    // The same bytes must come back from what was read: a value the model reads in more
+    // than one spelling (an amount with a leading zero, say) would give one record two
+    // hashes. The checks field by field name the field; this one is the backstop.
+    if encode_body(&body) != event.body {
+        return Err(invalid(
+            "body",
+            "is not in canonical form: a value is written differently from how the ledger writes it".into(),
+        ));
+    }
     Ok(SignedEvent::from_decoded_parts(event.body, body, signature))
 }
 

@@ -189,3 +189,44 @@ fn zero_negative_and_overflowing_quantities_are_refused_naming_the_amount() {
         );
     }
 }
+
+#[test]
+fn a_time_or_amount_the_ledger_would_write_another_way_is_refused_saying_how() {
+    let body = |occurred_at: &str, amount: &str| {
+        pb::EventBody {
+            version: 1,
+            signer_party_id: "91210112MA0000001W".into(),
+            key_id: "cf924cf21da75562".into(),
+            occurred_at: occurred_at.into(),
+            kind: Some(pb::event_body::Kind::Ship(pb::Shipment {
+                lot_id: "LOT-1".into(),
+                quantity: Some(pb::Quantity {
+                    amount: amount.into(),
+                    unit: "kg".into(),
+                }),
+                ..Default::default()
+            })),
+        }
+        .encode_to_vec()
+    };
+    let refusal = |body: Vec<u8>| {
+        decode_signed_event(pb::SignedEvent {
+            body,
+            signature: vec![0; 64],
+        })
+        .expect_err("refused")
+        .to_string()
+    };
+    assert_eq!(
+        refusal(body("2026-11-28T06:30:00Z", "5")),
+        "body.occurred_at: '2026-11-28T06:30:00Z' is not written the ledger's one way: write 2026-11-28T06:30:00+00:00"
+    );
+    assert_eq!(
+        refusal(body("2026-11-28T06:30:00.000+08:00", "5")),
+        "body.occurred_at: '2026-11-28T06:30:00.000+08:00' is not written the ledger's one way: write 2026-11-28T06:30:00+08:00"
+    );
+    assert_eq!(
+        refusal(body("2026-11-28T06:30:00+08:00", "01")),
+        "body.ship.quantity.amount: '01' has a leading zero; write it without"
+    );
+}
