@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use chrono::{Duration, TimeZone, Utc};
-use district_synth::{Recorder, Scale, authority_id, generate};
+use district_synth::{Recorder, authority_id};
 use ed25519_dalek::SigningKey;
 use ledger_core::admission::{Admission, ViewedEvent, admit};
 use ledger_core::model::PartyRole;
@@ -37,31 +37,11 @@ fn now() -> chrono::DateTime<Utc> {
         .unwrap()
 }
 
-/// Genesis plus a tiny district, signed once for every test.
+/// Genesis plus a tiny district ([`district_synth::small_history`]), signed once for
+/// every test.
 fn history() -> &'static [ledger_proto::pb::SignedEvent] {
     static HISTORY: OnceLock<Vec<ledger_proto::pb::SignedEvent>> = OnceLock::new();
-    HISTORY.get_or_init(|| {
-        let authority = authority();
-        let genesis_at = (now() - Duration::days(400)).fixed_offset();
-        let genesis = authority.sign(
-            genesis_at,
-            ledger_core::model::EventKind::RegisterParty(ledger_core::model::RegisterParty {
-                party_id: authority.id().clone(),
-                name: district_synth::text("沈阳市浑南区市场监督管理局"),
-                role: PartyRole::Authority,
-                region: ledger_core::model::RegionCode::parse("210112").unwrap(),
-                contact: None,
-                keys: vec![authority.signer().grant(genesis_at)],
-            }),
-        );
-        let district = generate(
-            &authority,
-            &Scale::tiny(),
-            7,
-            (now() - Duration::hours(1)).fixed_offset(),
-        );
-        std::iter::once(genesis.0).chain(district.events).collect()
-    })
+    HISTORY.get_or_init(|| district_synth::small_history(&authority(), now().fixed_offset()))
 }
 
 /// Admits `events` in order into a view, as the writer does within one group.
