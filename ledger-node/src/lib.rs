@@ -29,8 +29,8 @@ use ledger_proto::pb::{
     ledger_server::LedgerServer, log_server::LogServer, registry_server::RegistryServer,
 };
 use ledger_store::LedgerStore;
+use query_api::connections::{ConnectionLimit, Connections, Limited};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 pub use ledger_rocksdb::RocksOptions;
 pub use writer::{Ledger, PendingReceipt, Receipt, WriterConfig};
@@ -53,17 +53,45 @@ pub const KEEPALIVE: (std::time::Duration, std::time::Duration) = (
     std::time::Duration::from_secs(20),
 );
 
+/// How long a gRPC call may take, by default, before the node ends it with
+/// `CANCELLED` ("Timeout expired"): reading the request, admitting and committing, or
+/// answering a query. Streaming calls are not cut off (their handler returns at once);
+/// a client's own `grpc-timeout` applies when it is shorter.
+pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How the node serves gRPC.
+#[derive(Debug, Clone)]
+pub struct GrpcOptions {
+    /// TLS, and producers' client certificates; `None`: plain text.
+    pub tls: Option<NodeTls>,
+    /// How long one call may take (see [`DEFAULT_CALL_TIMEOUT`]).
+    pub call_timeout: std::time::Duration,
+    /// Connections held open at once, in all and per client address; more are closed
+    /// as they come.
+    pub connections: ConnectionLimit,
+}
+
+impl Default for GrpcOptions {
+    fn default() -> GrpcOptions {
+        GrpcOptions {
+            tls: None,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            connections: ConnectionLimit::GRPC,
+        }
+    }
+}
+
 /// Serves the gRPC API (`foodtrace.v1.Ledger`, `foodtrace.v1.Registry`,
-/// `grpc.health.v1.Health` and server reflection) on `listener` until `shutdown`
-/// completes; then stops accepting, lets open calls finish, has open submission
-/// streams stop taking events and answer the ones they took (ending with
-/// `UNAVAILABLE`), and returns.
+/// `grpc.health.v1.Health` and server reflection) on `listener` with the default
+/// [`GrpcOptions`] until `shutdown` completes; then stops accepting, lets open calls
+/// finish, has open submission streams stop taking events and answer the ones they took
+/// (ending with `UNAVAILABLE`), and returns.
 pub async fn serve(
     listener: TcpListener,
     ledger: Ledger,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    serve_with_tls(listener, ledger, None, shutdown).await
+    serve_with(listener, ledger, &GrpcOptions::default(), shutdown).await
 }
 
 /// TLS for a node's servers.
@@ -91,11 +119,11 @@ impl NodeTls {
     }
 }
 
-/// [`serve`], over TLS when `tls` is given.
-pub async fn serve_with_tls(
+/// [`serve`], with `options`.
+pub async fn serve_with(
     listener: TcpListener,
     ledger: Ledger,
-    tls: Option<&NodeTls>,
+    options: &GrpcOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -126,7 +154,7 @@ pub async fn serve_with_tls(
     let log_service = LogServer::new(log::LogService::new(ledger))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES);
     let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = tls {
+    if let Some(tls) = &options.tls {
         builder = builder.tls_config(tls.grpc_config())?;
     }
     builder
@@ -138,13 +166,89 @@ pub async fn serve_with_tls(
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .http2_keepalive_interval(Some(KEEPALIVE.0))
         .http2_keepalive_timeout(Some(KEEPALIVE.1))
+        .timeout(options.call_timeout)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ledger_service)
         .add_service(registry_service)
         .add_service(log_service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(limited_incoming(listener, options.connections), shutdown)
         .await
+}
+
+/// The connections `listener` accepts that `limit` has room for, as tonic takes them.
+fn limited_incoming(
+    listener: TcpListener,
+    limit: ConnectionLimit,
+) -> impl futures_util::Stream<Item = std::io::Result<GrpcConnection>> {
+    let connections = Connections::new(limit);
+    futures_util::stream::unfold(
+        (listener, connections),
+        |(listener, connections)| async move {
+            let accepted = connections
+                .accept(&listener)
+                .await
+                .map(|(stream, _)| GrpcConnection(stream));
+            Some((accepted, (listener, connections)))
+        },
+    )
+}
+
+/// An accepted gRPC connection holding its place under the connection limit.
+struct GrpcConnection(Limited<tokio::net::TcpStream>);
+
+impl tonic::transport::server::Connected for GrpcConnection {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.0.get_ref().connect_info()
+    }
+}
+
+impl tokio::io::AsyncRead for GrpcConnection {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for GrpcConnection {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }
 
 /// Who the authority is when a ledger is initialized.
@@ -414,6 +518,10 @@ pub struct HttpOptions {
     pub backups: Option<query_api::backup::BackupTarget>,
     /// How long an HTTP answer may take before the client gets a 503 instead.
     pub request_timeout: std::time::Duration,
+    /// HTTPS with this identity; `None`: plain HTTP.
+    pub tls: Option<query_api::tls::TlsIdentity>,
+    /// Connections held open at once, in all and per client address.
+    pub connections: ConnectionLimit,
 }
 
 impl HttpOptions {
@@ -427,17 +535,18 @@ impl HttpOptions {
             cached_pages: query_api::public::DEFAULT_CACHED_PAGES,
             backups: Some(data_dir.backup_target(data_dir.path().join("backups"))),
             request_timeout: query_api::DEFAULT_REQUEST_TIMEOUT,
+            tls: None,
+            connections: ConnectionLimit::HTTP,
         }
     }
 }
 
-/// Serves gRPC on `grpc` and the query API on `http` (both over TLS when `tls` is
-/// given) until `shutdown` completes.
+/// Serves gRPC on `grpc` and the query API on `http`, each with its options, until
+/// `shutdown` completes.
 pub async fn run(
     ledger: Ledger,
-    grpc: TcpListener,
+    grpc: (TcpListener, GrpcOptions),
     http: Option<(TcpListener, HttpOptions)>,
-    tls: Option<NodeTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -461,24 +570,27 @@ pub async fn run(
             if let Some(limit) = options.public_rate_limit {
                 state = state.with_public_rate_limit(limit);
             }
-            if let Some(target) = options.backups {
+            if let Some(target) = options.backups.clone() {
                 state = state.with_backups(target);
             }
             state = state.with_request_timeout(options.request_timeout);
-            Some((listener, query_api::router(state)))
+            Some((listener, query_api::router(state), options))
         }
     };
-    let http_task = http_task.map(|(listener, router)| {
+    let http_task = http_task.map(|(listener, router, options)| {
         let stop = stopped(stop_rx.clone());
-        let tls = tls.clone();
         tokio::spawn(async move {
-            match &tls {
-                Some(tls) => query_api::tls::serve_tls(listener, router, &tls.identity, stop).await,
-                None => query_api::serve(listener, router, stop).await,
+            match &options.tls {
+                Some(identity) => {
+                    query_api::tls::serve_tls(listener, router, identity, options.connections, stop)
+                        .await
+                }
+                None => query_api::serve(listener, router, options.connections, stop).await,
             }
         })
     });
-    serve_with_tls(grpc, ledger, tls.as_ref(), stopped(stop_rx)).await?;
+    let (grpc, grpc_options) = grpc;
+    serve_with(grpc, ledger, &grpc_options, stopped(stop_rx)).await?;
     if let Some(task) = http_task {
         task.await??;
     }

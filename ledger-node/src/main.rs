@@ -10,10 +10,11 @@ use district_synth::{Recorder, Scale, authority_id};
 use ledger_core::PartyId;
 use ledger_core::model::PartyRole;
 use ledger_node::{
-    AuthorityIdentity, DataDir, HttpOptions, RocksOptions, WriterConfig, initialize, keys,
-    open_ledger_with,
+    AuthorityIdentity, DataDir, GrpcOptions, HttpOptions, RocksOptions, WriterConfig, initialize,
+    keys, open_ledger_with,
 };
 use ledger_proto::Signer;
+use query_api::connections::ConnectionLimit;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: a trace or a page allocates hundreds of small strings, and glibc's malloc
@@ -90,6 +91,16 @@ struct Args {
     /// Seconds an HTTP answer may take before the client gets a 503 saying so.
     #[arg(long, default_value_t = 30)]
     http_request_timeout_secs: u64,
+    /// Seconds a gRPC call may take (reading its request included) before the node ends
+    /// it with CANCELLED; streaming calls are not cut off.
+    #[arg(long, default_value_t = ledger_node::DEFAULT_CALL_TIMEOUT.as_secs())]
+    grpc_call_timeout_secs: u64,
+    /// gRPC connections held open at once; more are closed as they come.
+    #[arg(long, env = "FOODTRACE_GRPC_MAX_CONNECTIONS", default_value_t = ConnectionLimit::GRPC.total)]
+    grpc_max_connections: usize,
+    /// gRPC connections one client address (IPv4 address, IPv6 /64) may hold open at once.
+    #[arg(long, env = "FOODTRACE_GRPC_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = ConnectionLimit::GRPC.per_address)]
+    grpc_max_connections_per_address: usize,
     /// Where inspectors' backups (`foodtrace backup`) are written, each in a directory of
     /// its own (default: `backups` in the data directory; on the same file system the
     /// ledger's tables are hard-linked, not copied).
@@ -104,6 +115,8 @@ struct Args {
     memtable_mib: usize,
     #[command(flatten)]
     rate_limit: query_api::limit::RateLimitArgs,
+    #[command(flatten)]
+    http_connections: query_api::connections::HttpConnectionArgs,
 }
 
 #[tokio::main]
@@ -263,12 +276,21 @@ async fn main() -> anyhow::Result<()> {
                     .unwrap_or_else(|| data_dir.path().join("backups")),
             ),
         ),
+        tls: tls.as_ref().map(|tls| tls.identity.clone()),
+        connections: args.http_connections.limit(),
+    };
+    let grpc_options = GrpcOptions {
+        tls,
+        call_timeout: std::time::Duration::from_secs(args.grpc_call_timeout_secs.max(1)),
+        connections: ConnectionLimit {
+            total: args.grpc_max_connections,
+            per_address: args.grpc_max_connections_per_address,
+        },
     };
     ledger_node::run(
         ledger,
-        grpc,
+        (grpc, grpc_options),
         Some((http, http_options)),
-        tls,
         shutdown_signal(),
     )
     .await?;

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 pub mod auth;
 pub mod backup;
+pub mod connections;
 pub mod facts;
 mod inspect;
 pub mod limit;
@@ -190,16 +191,20 @@ async fn time_limit(
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets open requests
 /// finish. Each connection gets `TCP_NODELAY` (answers are written whole; Nagle's
-/// algorithm would only hold their tails back) and its peer address (for [`limit`]).
+/// algorithm would only hold their tails back) and its peer address (for [`limit`]);
+/// connections past `connections` are closed as they come ([`connections`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    connections: connections::ConnectionLimit,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let listener =
+        connections::LimitedListener::new(listener, connections::Connections::new(connections))
+            .tap_io(|tcp| {
+                let _ = tcp.get_ref().set_nodelay(true);
+            });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -108,7 +108,7 @@ impl PublicLimiter {
 }
 
 /// The bucket an address falls in: itself (IPv4), or its /64 (IPv6).
-fn bucket_of(address: IpAddr) -> IpAddr {
+pub(crate) fn bucket_of(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V4(_) => address,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -57,6 +57,8 @@ struct Args {
     http_request_timeout_secs: u64,
     #[command(flatten)]
     rate_limit: query_api::limit::RateLimitArgs,
+    #[command(flatten)]
+    connections: query_api::connections::HttpConnectionArgs,
 }
 
 #[tokio::main]
@@ -111,9 +113,16 @@ async fn main() -> anyhow::Result<()> {
         (Some(cert), Some(key)) => {
             let identity = query_api::tls::TlsIdentity::from_files(cert, key)
                 .map_err(|e| anyhow::anyhow!("--tls-cert/--tls-key: {e}"))?;
-            query_api::tls::serve_tls(listener, router(state), &identity, stop).await?
+            query_api::tls::serve_tls(
+                listener,
+                router(state),
+                &identity,
+                args.connections.limit(),
+                stop,
+            )
+            .await?
         }
-        _ => query_api::serve(listener, router(state), stop).await?,
+        _ => query_api::serve(listener, router(state), args.connections.limit(), stop).await?,
     }
     Ok(())
 }

@@ -13,6 +13,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpStream;
 
+use crate::connections::{ConnectionLimit, Connections, Limited};
+
 /// A server's TLS identity: its certificate chain (leaf first) and private key, PEM.
 #[derive(Clone)]
 pub struct TlsIdentity {
@@ -68,31 +70,38 @@ impl TlsIdentity {
     }
 }
 
-/// Sets `TCP_NODELAY` on each accepted connection before the TLS handshake.
-#[derive(Clone, Copy)]
-struct NoDelay;
+/// Before the TLS handshake: closes a connection past the connection limit, and sets
+/// `TCP_NODELAY` on the others.
+#[derive(Clone)]
+struct LimitAndNoDelay(Connections);
 
-impl<S> axum_server::accept::Accept<TcpStream, S> for NoDelay {
-    type Stream = TcpStream;
+impl<S> axum_server::accept::Accept<TcpStream, S> for LimitAndNoDelay {
+    type Stream = Limited<TcpStream>;
     type Service = S;
-    type Future = std::future::Ready<io::Result<(TcpStream, S)>>;
+    type Future = std::future::Ready<io::Result<(Limited<TcpStream>, S)>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let _ = stream.set_nodelay(true);
-        std::future::ready(Ok((stream, service)))
+        let limited = stream
+            .peer_addr()
+            .ok()
+            .and_then(|peer| self.0.wrap(stream, peer))
+            .ok_or_else(|| io::Error::other("over the connection limit"));
+        std::future::ready(limited.map(|stream| (stream, service)))
     }
 }
 
 /// How long a TLS handshake may take before the connection is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// [`crate::serve`] over TLS: the same router, peer addresses and `TCP_NODELAY`; a
-/// handshake that does not finish within [`HANDSHAKE_TIMEOUT`] is dropped. Once
+/// [`crate::serve`] over TLS: the same router, peer addresses, connection limit and
+/// `TCP_NODELAY`; a handshake that does not finish within [`HANDSHAKE_TIMEOUT`] is dropped. Once
 /// `shutdown` completes, open requests get 30 seconds to finish.
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
     router: Router,
     identity: &TlsIdentity,
+    connections: ConnectionLimit,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let config = identity
@@ -102,7 +111,7 @@ pub async fn serve_tls(
         axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config)),
     )
     .handshake_timeout(HANDSHAKE_TIMEOUT)
-    .acceptor(NoDelay);
+    .acceptor(LimitAndNoDelay(Connections::new(connections)));
     let handle = axum_server::Handle::new();
     let stopping = handle.clone();
     tokio::spawn(async move {

@@ -472,7 +472,7 @@ fn main() {
         let addr: SocketAddr = http.local_addr().unwrap();
         let http_options = HttpOptions::for_data_dir(&DataDir::new(&options.data_dir));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let node = tokio::spawn(ledger_node::run(ledger, grpc, Some((http, http_options)), None, async {
+        let node = tokio::spawn(ledger_node::run(ledger, (grpc, ledger_node::GrpcOptions::default()), Some((http, http_options)), async {
             let _ = stop_rx.await;
         }));
         let base = format!("http://{addr}");

@@ -159,6 +159,12 @@ pub struct NodeSetup {
     pub tls: Option<ledger_node::NodeTls>,
     /// How long an HTTP answer may take.
     pub request_timeout: Option<std::time::Duration>,
+    /// How long a gRPC call may take.
+    pub call_timeout: Option<std::time::Duration>,
+    /// Connections gRPC holds at once.
+    pub grpc_connections: Option<query_api::connections::ConnectionLimit>,
+    /// Connections HTTP holds at once.
+    pub http_connections: Option<query_api::connections::ConnectionLimit>,
 }
 
 /// A node running in this process.
@@ -225,6 +231,9 @@ impl TestNode {
             public_rate_limit,
             tls,
             request_timeout,
+            call_timeout,
+            grpc_connections,
+            http_connections,
         } = setup;
         let ledger = open_ledger(&DataDir::new(&data_dir), None, WriterConfig::default())
             .expect("open the ledger");
@@ -251,13 +260,26 @@ impl TestNode {
         let http_options = ledger_node::HttpOptions {
             public_rate_limit,
             request_timeout: request_timeout.unwrap_or(defaults.request_timeout),
+            tls: tls.as_ref().map(|tls| tls.identity.clone()),
+            connections: http_connections.unwrap_or(defaults.connections),
             ..defaults
+        };
+        let grpc_defaults = ledger_node::GrpcOptions::default();
+        let grpc_options = ledger_node::GrpcOptions {
+            tls,
+            call_timeout: call_timeout.unwrap_or(grpc_defaults.call_timeout),
+            connections: grpc_connections.unwrap_or(grpc_defaults.connections),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            ledger_node::run(ledger, grpc, Some((http, http_options)), tls, async {
-                let _ = stopped.await;
-            })
+            ledger_node::run(
+                ledger,
+                (grpc, grpc_options),
+                Some((http, http_options)),
+                async {
+                    let _ = stopped.await;
+                },
+            )
             .await
             .map_err(|e| e.to_string())
         });

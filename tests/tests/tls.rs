@@ -212,3 +212,58 @@ async fn log_info(grpc: &str, ca: &str, client: Option<&(String, String)>) -> Re
             .map_or(1, |failure| failure.code)),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_connections_past_the_limit_are_closed_before_the_handshake() {
+    let ca = Ca::new("foodtrace test CA");
+    let node = TestNode::start_with(foodtrace_tests::NodeSetup {
+        tls: Some(server_tls(&ca, None, false)),
+        http_connections: Some(query_api::connections::ConnectionLimit {
+            total: 8,
+            per_address: 1,
+        }),
+        ..foodtrace_tests::NodeSetup::default()
+    })
+    .await;
+    let api = format!("https://{}", node.http_addr);
+    let client_from = |last: u8| {
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
+            .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+            .build()
+            .unwrap()
+    };
+    // The first client from 127.0.0.1 holds its (kept-alive) connection.
+    let first = client_from(1);
+    assert_eq!(
+        first
+            .get(format!("{api}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // A second from the same address is closed; one from another address is served.
+    let refused = client_from(1).get(format!("{api}/healthz")).send().await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(
+        client_from(2)
+            .get(format!("{api}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // The first one's connection is still served.
+    assert_eq!(
+        first
+            .get(format!("{api}/v1/status"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
