@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-cargo run -q -p district-synth --example fuzz_seeds -- fuzz/corpus/decode_event fuzz/corpus/admit_event
+cargo run -q -p fuzz-checks --example fuzz_seeds -- fuzz/corpus/decode_event fuzz/corpus/admit_event
 for target in decode_event admit_event; do
     echo "== $target, $SECONDS_EACH s"
     status=0

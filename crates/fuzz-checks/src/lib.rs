@@ -1,10 +1,12 @@
-//! What the fuzz targets share: a small ledger's state to admit events against, and the
-//! split of a fuzzer's bytes into a signed event.
+//! What the fuzz targets check, as functions of their input: [`decode_event`] and
+//! [`admit_event`] panic exactly when a property fails. libFuzzer runs them from `fuzz/`
+//! (coverage-guided, nightly); the test suite runs them on mutated seeds
+//! (`tests/mutations.rs`, stable, in CI).
 //!
-//! A target's input is a signature (the first 64 bytes) and a body (the rest), exactly
-//! the two fields of `foodtrace.v1.SignedEvent`. The seeds (`make_seeds`) are the events
-//! of a generated district in that form (`cargo run -p district-synth --example
-//! fuzz_seeds`), so the fuzzer starts from bodies that decode.
+//! An input is a signature (the first 64 bytes) and a body (the rest), exactly the two
+//! fields of `foodtrace.v1.SignedEvent`. The seeds ([`seeds`]) are the events of a
+//! generated district in that form (`cargo run -p fuzz-checks --example fuzz_seeds`
+//! writes them as files), so a fuzzer starts from bodies that decode.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -12,7 +14,7 @@ use std::sync::OnceLock;
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use district_synth::{Recorder, authority_id};
 use ed25519_dalek::SigningKey;
-use ledger_core::admission::{Admission, ViewedEvent, admit};
+use ledger_core::admission::{Admission, ViewedEvent, admit, admit_deferring_signature};
 use ledger_core::ids::{EventHash, LotId, PartyId};
 use ledger_core::model::PartyRole;
 use ledger_core::state::{LotRecord, PartyRecord};
@@ -105,4 +107,54 @@ pub fn ledger() -> &'static MemView {
         }
         view
     })
+}
+
+/// The seeds: each event of [`history`] as an input (signature, then body).
+pub fn seeds() -> Vec<Vec<u8>> {
+    history()
+        .into_iter()
+        .map(|event| [event.signature, event.body].concat())
+        .collect()
+}
+
+/// Any bytes as a signed event: decoding refuses or accepts, never panics; what it
+/// accepts is canonical (its body bytes are kept as received and hash to its hash), and
+/// a refusal's message is made without panicking.
+pub fn decode_event(data: &[u8]) {
+    let Some(wire) = signed_event(data) else {
+        return;
+    };
+    let body = wire.body.clone();
+    match decode_signed_event(wire) {
+        Ok(event) => {
+            assert_eq!(event.body_bytes(), &body[..]);
+            assert_eq!(event.hash(), ledger_core::contract::event_hash(&body));
+        }
+        Err(refusal) => {
+            let _ = ledger_proto::refusal_message(&refusal);
+        }
+    }
+}
+
+/// Any bytes that decode as a signed event, admitted against [`ledger`]: every rule
+/// runs, with the signature check deferred so a fuzzer gets past it, then once more
+/// with it; never a panic, and what is refused on its merits is refused with the
+/// signature checked too.
+pub fn admit_event(data: &[u8]) {
+    let Some(wire) = signed_event(data) else {
+        return;
+    };
+    let Ok(event) = decode_signed_event(wire) else {
+        return;
+    };
+    let ledger = ledger();
+    let now = now();
+    let deferred = admit_deferring_signature(ledger, &event, ledger.next, now);
+    let checked = admit(ledger, &event, ledger.next, now);
+    if let Err(refusal) = &deferred {
+        assert!(
+            checked.is_err(),
+            "deferred refused ({refusal}) but checked admitted"
+        );
+    }
 }
