@@ -23,6 +23,30 @@ pub struct Failure {
     pub message: String,
 }
 
+/// An HTTP client for `base` that trusts the CA certificates in the PEM file `ca` (one or
+/// a bundle, such as the system's `/etc/ssl/certs/ca-certificates.crt`); an `https://`
+/// base without one is refused, naming `flag`, since this client trusts no CA by itself.
+fn https_client(base: &str, ca: Option<&Path>, flag: &str) -> anyhow::Result<reqwest::Client> {
+    let mut http = reqwest::Client::builder();
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca)
+            .map_err(|e| anyhow::anyhow!("{flag}: cannot read {}: {e}", ca.display()))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| anyhow::anyhow!("{flag}: {}: {e}", ca.display()))?;
+        if certificates.is_empty() {
+            anyhow::bail!("{flag}: {} holds no PEM certificate", ca.display());
+        }
+        for certificate in certificates {
+            http = http.add_root_certificate(certificate);
+        }
+    } else if base.starts_with("https://") {
+        anyhow::bail!(
+            "{base} is https: pass {flag} with the CA that issued its certificate (for a public certificate, the system's bundle: /etc/ssl/certs/ca-certificates.crt)"
+        );
+    }
+    Ok(http.build()?)
+}
+
 /// Where the query API is and how to authenticate, from flags, environment or config.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ApiArgs {
@@ -98,28 +122,26 @@ impl ApiClient {
             .or(config.api)
             .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
         let base = base.trim_end_matches('/').to_owned();
-        let mut http = reqwest::Client::builder();
-        if let Some(ca) = args.ca_cert.clone().or(config.ca_cert) {
-            let pem = std::fs::read(&ca)
-                .map_err(|e| anyhow::anyhow!("--api-ca-cert: cannot read {}: {e}", ca.display()))?;
-            let certificate = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| anyhow::anyhow!("--api-ca-cert: {}: {e}", ca.display()))?;
-            http = http.add_root_certificate(certificate);
-        } else if base.starts_with("https://") {
-            anyhow::bail!(
-                "{base} is https: pass --api-ca-cert (or set FOODTRACE_API_CA_CERT, or ca_cert in the config file) with the CA that issued its certificate"
-            );
-        }
+        let http = https_client(
+            &base,
+            args.ca_cert.clone().or(config.ca_cert).as_deref(),
+            "--api-ca-cert (or set FOODTRACE_API_CA_CERT, or ca_cert in the config file)",
+        )?;
         Ok(ApiClient {
             base,
             token: args.token.clone().or(config.token),
-            http: http.build()?,
+            http,
         })
     }
 
-    /// A public page's JSON (no token needed).
-    pub async fn public<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
-        let response = reqwest::Client::new()
+    /// A public page's JSON (no token needed), trusting the certificates `ca` holds for
+    /// an `https://` page.
+    pub async fn public<T: DeserializeOwned>(url: &str, ca: Option<&Path>) -> Result<T, Failure> {
+        let client = https_client(url, ca, "--ca-cert").map_err(|e| Failure {
+            code: 2,
+            message: e.to_string(),
+        })?;
+        let response = client
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()

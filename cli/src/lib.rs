@@ -353,6 +353,11 @@ pub enum Command {
         /// The product name to print (default: asked of the lot's public page).
         #[arg(long)]
         product: Option<String>,
+        /// Trust the public page's certificate if a CA in this PEM file issued it, to ask
+        /// an `https://` page for the product name (the system's bundle,
+        /// /etc/ssl/certs/ca-certificates.crt, for a public certificate).
+        #[arg(long, env = "FOODTRACE_PAGE_CA_CERT")]
+        ca_cert: Option<PathBuf>,
     },
     /// Inspector tokens (run on the node's host).
     Inspector {
@@ -647,13 +652,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             format,
             output,
             product,
+            ca_cert,
         } => {
             let url = qr::page_url(&base_url, &lot);
             let product = match product {
                 Some(product) => product,
                 None => {
                     let page: query_api::public::PublicLot =
-                        runtime()?.block_on(ApiClient::public(&url))?;
+                        runtime()?.block_on(ApiClient::public(&url, ca_cert.as_deref()))?;
                     page.product_name
                 }
             };

@@ -123,6 +123,27 @@ async fn grpc_and_http_over_tls_reach_only_clients_that_trust_the_node() {
     .await;
     assert_eq!(code, ExitCode::SUCCESS, "{printed}");
     assert!(printed.contains("REGISTER_PARTY"), "{printed}");
+    // `qr` asks an https lot page for the product name through the CA (the page is
+    // reached: this lot has none, so 404), and says what it needs without one.
+    let out = files.write("code.svg", "");
+    let (code, message) = foodtrace_failure(&[
+        "qr",
+        "NO-SUCH-LOT",
+        "--base-url",
+        &api,
+        "--ca-cert",
+        &ca_file,
+        "-o",
+        &out,
+    ])
+    .await;
+    assert_eq!(code, foodtrace_cli::api::EXIT_NOT_FOUND, "{message}");
+    assert!(message.contains("404"), "{message}");
+    let (code, message) =
+        foodtrace_failure(&["qr", "NO-SUCH-LOT", "--base-url", &api, "-o", &out]).await;
+    assert_eq!(code, 2, "{message}");
+    assert!(message.contains("is https: pass --ca-cert"), "{message}");
+
     // A client that trusts only other CAs, or speaks plain HTTP, gets nothing.
     let untrusting = reqwest::Client::builder()
         .add_root_certificate(
