@@ -479,20 +479,7 @@ pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| rejects_path(&args.file));
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(bytes.as_slice());
-    let header = reader
-        .headers()
-        .with_context(|| format!("{}: row 1", args.file.display()))?
-        .clone();
-    let layout = Layout::of(&header, args.kind)?;
-    let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let number = i + 2;
-        let record = record.map_err(|e| anyhow::anyhow!("row {number}: {e}"))?;
-        rows.push((number, record));
-    }
+    let (header, layout, rows) = read_sheet(&bytes, args.kind, &args.file)?;
 
     let runtime = crate::runtime()?;
     let holdings = match args.kind {
@@ -573,6 +560,31 @@ pub fn run(args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
 }
 
 /// "1 row", "2 rows".
+/// A sheet's header, its layout, and its rows with their numbers in the file (the
+/// header is row 1); `file` names it in errors.
+fn read_sheet(
+    bytes: &[u8],
+    kind: SheetKind,
+    file: &Path,
+) -> anyhow::Result<(csv::StringRecord, Layout, Rows)> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+    let header = reader
+        .headers()
+        .with_context(|| format!("{}: row 1", file.display()))?
+        .clone();
+    let layout = Layout::of(&header, kind)?;
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let number = i + 2;
+        let record = record.map_err(|e| anyhow::anyhow!("row {number}: {e}"))?;
+        rows.push((number, record));
+    }
+    Ok((header, layout, rows))
+}
+
+/// A sheet's rows, each with its number in the file.
+type Rows = Vec<(usize, csv::StringRecord)>;
+
 fn rows_count(n: usize) -> String {
     if n == 1 {
         "1 row".into()
@@ -783,5 +795,79 @@ mod tests {
             rejects_path(Path::new("/x/早市.rejects.csv")),
             Path::new("/x/早市.rejects.csv")
         );
+    }
+
+    /// Cells a market's spreadsheet (or a hostile one) might hold.
+    fn hostile_cell() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(String::new()),
+            Just("2026-11-28".to_owned()),
+            Just("2026-11-28 08:30".to_owned()),
+            Just("9999-12-31T23:59:59+14:00".to_owned()),
+            Just("0000-01-01".to_owned()),
+            Just("2026-02-30".to_owned()),
+            Just("91210112MA0000101J".to_owned()),
+            Just("79228162514264337593543950336".to_owned()),
+            Just("-1".to_owned()),
+            Just("0".to_owned()),
+            Just("1e400".to_owned()),
+            Just("NaN".to_owned()),
+            Just("\u{0}\u{7}\u{1b}[31m".to_owned()),
+            Just("\u{feff}白菜".to_owned()),
+            Just("\"quoted, with a comma\"".to_owned()),
+            "[a-zA-Z0-9 ./:+-]{0,12}",
+            ".{0,40}",
+            proptest::collection::vec(any::<char>(), 0..300).prop_map(|c| c.into_iter().collect()),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 512, failure_persistence: None, .. Default::default() })]
+
+        /// Any bytes as a sheet: read or refused with the row, never a panic.
+        #[test]
+        fn any_bytes_as_a_sheet_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000)) {
+            for kind in [SheetKind::Receipts, SheetKind::Shipments] {
+                if let Err(e) = read_sheet(&bytes, kind, Path::new("sheet.csv")) {
+                    proptest::prop_assert!(format!("{e:#}").contains("row "), "{e:#}");
+                }
+            }
+        }
+
+        /// Rows of hostile cells under a good header: each becomes an event or is refused
+        /// naming its column as the header names it; never a panic.
+        #[test]
+        fn hostile_cells_are_refused_naming_their_column(
+            rows in proptest::collection::vec(proptest::collection::vec(hostile_cell(), 0..10), 1..20),
+            shipments: bool,
+        ) {
+            let (kind, header) = if shipments {
+                (SheetKind::Shipments, "日期,购货者,品名,批号,数量,单位,票据编号")
+            } else {
+                (SheetKind::Receipts, "日期,供货者,品名,批号,数量,单位,合格证编号,票据编号")
+            };
+            let mut sheet = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
+            sheet.write_record(header.split(',')).unwrap();
+            for row in &rows {
+                sheet.write_record(row).unwrap();
+            }
+            let bytes = sheet.into_inner().unwrap();
+            let sheet_kind = Sheet { kind, stage: Stage::MarketEntry };
+            let columns: Vec<&str> = header.split(',').collect();
+            match read_sheet(&bytes, kind, Path::new("sheet.csv")) {
+                Err(e) => proptest::prop_assert!(format!("{e:#}").contains("row "), "{e:#}"),
+                Ok((_, layout, records)) => {
+                    for (_, record) in &records {
+                        if let Err(message) = row_event(&layout, record, &sheet_kind, &Holdings::new()) {
+                            proptest::prop_assert!(
+                                columns.iter().any(|c| message.starts_with(&format!("{c}:"))),
+                                "{message}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }
