@@ -23,7 +23,7 @@ use ledger_core::checkpoint::LogVerifier;
 use ledger_core::contract::event_hash;
 use ledger_core::ids::{KeyId, PartyId};
 use ledger_core::merkle::{MemTree, TreeHash, leaf_hash};
-use ledger_core::signature::{SignatureCheck, verify_batch};
+use ledger_core::signature::{KeyCache, SignatureCheck, verify_batch_with};
 use ledger_proto::{decode_signed_event, pb};
 use ledger_store::{
     CommitGroup, EventIndex, LedgerStore, MemStore, NewEvent, StoreTree, StoredCheckpoint,
@@ -114,7 +114,7 @@ impl FirstBad {
     }
 }
 
-fn verify_chunk(chunk: &[Deferred], first_bad: &FirstBad) {
+fn verify_chunk(chunk: &[Deferred], first_bad: &FirstBad, keys: &mut KeyCache) {
     let checks: Vec<SignatureCheck<'_>> = chunk
         .iter()
         .map(|deferred| SignatureCheck {
@@ -123,7 +123,7 @@ fn verify_chunk(chunk: &[Deferred], first_bad: &FirstBad) {
             signature: &deferred.signature,
         })
         .collect();
-    if verify_batch(&checks) {
+    if verify_batch_with(&checks, keys) {
         return;
     }
     // One is bad at least: the rule, one at a time, names the first.
@@ -137,6 +137,9 @@ fn verify_chunk(chunk: &[Deferred], first_bad: &FirstBad) {
         );
     }
 }
+
+/// Signers' keys each of the audit's verifying threads keeps decompressed.
+const AUDIT_KEY_CACHE_ENTRIES: usize = 16_384;
 
 /// Audits `source`, checking checkpoint signatures with `verifier` and their roots
 /// against the rebuilt tree. `progress(done, total)` is called every few thousand events.
@@ -155,10 +158,11 @@ pub fn audit(
     let replayed = std::thread::scope(|scope| {
         for _ in 0..n_workers {
             scope.spawn(|| {
+                let mut keys = KeyCache::new(AUDIT_KEY_CACHE_ENTRIES);
                 loop {
                     let chunk = chunks_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                     match chunk {
-                        Ok(chunk) => verify_chunk(&chunk, &first_bad),
+                        Ok(chunk) => verify_chunk(&chunk, &first_bad, &mut keys),
                         Err(_) => return,
                     }
                 }

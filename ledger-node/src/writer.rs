@@ -9,8 +9,8 @@
 //!   [`WriterConfig::max_group`] events, and admits each against the store, the groups
 //!   still being committed and the events already admitted in this group, deferring the
 //!   signature checks; then checks the group's signatures in batches on every core
-//!   (`ledger_core::signature::verify_batch`, which accepts exactly what the one-by-one
-//!   rule accepts); appends the leaves to the Merkle tree and, when one is due, signs a
+//!   (`ledger_core::signature::verify_batch_with`, which accepts exactly what the
+//!   one-by-one rule accepts; each thread keeps its signers' keys decompressed); appends the leaves to the Merkle tree and, when one is due, signs a
 //!   checkpoint. If a batch fails, the bad signatures are found one by one and the group
 //!   is admitted again without them (a later event may have relied on a refused one),
 //!   its signatures checked in batches again.
@@ -40,7 +40,7 @@ use ledger_core::checkpoint::LogSigner;
 use ledger_core::ids::{EventHash, PartyId};
 use ledger_core::merkle::{Frontier, leaf_hash};
 use ledger_core::rate::{PartyBuckets, SubmissionRate};
-use ledger_core::signature::{SignatureCheck, verify_batch};
+use ledger_core::signature::{KeyCache, SignatureCheck, verify_batch_with};
 use ledger_core::{Refusal, RefusalCode, SignedEvent};
 use ledger_store::{
     CommitGroup, EventIndex, LedgerStore, NewEvent, StoreError, StoreTree, StoredCheckpoint,
@@ -155,6 +155,8 @@ struct Admitter<'a> {
     layer_ends: Vec<u64>,
     /// Parties and lots read from the store lately.
     cache: std::cell::RefCell<StoreCache>,
+    /// Decompressed signers' keys, one cache for each thread that checks signatures.
+    signature_keys: std::cell::RefCell<[KeyCache; 2]>,
     last_checkpoint: Option<(u64, Instant)>,
     checkpoint_interval: Duration,
     commits: std::sync::mpsc::SyncSender<ToCommit>,
@@ -245,6 +247,10 @@ impl Ledger {
                         layers: Vec::new(),
                         layer_ends: Vec::new(),
                         cache: std::cell::RefCell::new(StoreCache::new(STORE_CACHE_ENTRIES)),
+                        signature_keys: std::cell::RefCell::new([
+                            KeyCache::new(KEY_CACHE_ENTRIES),
+                            KeyCache::new(KEY_CACHE_ENTRIES),
+                        ]),
                         last_checkpoint: latest.map(|c| (c.tree_size, Instant::now())),
                         checkpoint_interval: interval,
                         commits,
@@ -547,7 +553,7 @@ impl Admitter<'_> {
             outcomes.push(Some(outcome));
         }
 
-        let found = bad_signatures(batch, &deferred);
+        let found = bad_signatures(batch, &deferred, &mut self.signature_keys.borrow_mut());
         if !found.is_empty() {
             return Err(found);
         }
@@ -572,6 +578,10 @@ impl Admitter<'_> {
 
 /// Parties, and lots, the writer keeps decoded (a few hundred bytes each).
 const STORE_CACHE_ENTRIES: usize = 16_384;
+
+/// Signers' keys each signature-checking thread keeps decompressed (about 200 bytes
+/// each): a district's parties many times over.
+const KEY_CACHE_ENTRIES: usize = 16_384;
 
 /// Groups between sweeps of the full rate buckets.
 const SWEEP_EVERY_GROUPS: u32 = 1024;
@@ -611,8 +621,13 @@ fn over_rate(
 const PARALLEL_CHECKS: usize = 64;
 
 /// Checks the deferred signatures of a group (job index, key) in batches, half on this
-/// thread and half on another; when a batch fails, finds its bad ones one by one.
-fn bad_signatures(batch: &[Job], deferred: &[(usize, [u8; 32])]) -> HashMap<usize, Refusal> {
+/// thread and half on another, each with its cache of decompressed keys; when a batch
+/// fails, finds its bad ones one by one.
+fn bad_signatures(
+    batch: &[Job],
+    deferred: &[(usize, [u8; 32])],
+    keys: &mut [KeyCache; 2],
+) -> HashMap<usize, Refusal> {
     let event = |i: usize| match &batch[i] {
         Job::Submit { event, .. } => event,
         Job::Checkpoint | Job::Tick => unreachable!("only submissions have signatures"),
@@ -630,9 +645,11 @@ fn bad_signatures(batch: &[Job], deferred: &[(usize, [u8; 32])]) -> HashMap<usiz
     } else {
         (&checks[..], &[][..])
     };
+    let [first_keys, second_keys] = keys;
     let (first_ok, second_ok) = std::thread::scope(|scope| {
-        let second = (!halves.1.is_empty()).then(|| scope.spawn(|| verify_batch(halves.1)));
-        let first_ok = verify_batch(halves.0);
+        let second = (!halves.1.is_empty())
+            .then(|| scope.spawn(move || verify_batch_with(halves.1, second_keys)));
+        let first_ok = verify_batch_with(halves.0, first_keys);
         let second_ok = second.is_none_or(|h| h.join().unwrap_or(false));
         (first_ok, second_ok)
     });

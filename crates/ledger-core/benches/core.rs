@@ -13,7 +13,9 @@ use ledger_core::merkle::{
     Frontier, MemTree, TreeHash, consistency_proof, inclusion_proof, leaf_hash, verify_consistency,
     verify_inclusion,
 };
-use ledger_core::signature::{SignatureCheck, verify_batch, verify_body};
+use ledger_core::signature::{
+    KeyCache, SignatureCheck, verify_batch, verify_batch_with, verify_body,
+};
 
 /// The README's test-vector body: a 193-byte ORIGIN.
 const BODY_HEX: &str = "0801121239313231303131324d4130303030303031571a10636639323463663231646137353536322219323032362d31312d32385430363a33303a30302b30383a3030527c0a330a0d484e3030312d312d30303030311209e5a4a7e799bde88f9c1a09766567657461626c65220c0a06313230302e3512026b67120a323032362d31312d32371a063231303131322223e6b591e58d97e58cba20e69d8ee79bb8e8a197e9819320e894ace88f9ce59fbae59cb02a0a484730303030303030313001";
@@ -86,7 +88,81 @@ fn signatures(c: &mut Criterion) {
     group.bench_function("512 signatures, 64 keys", |b| {
         b.iter(|| assert!(verify_batch(black_box(&checks))))
     });
+    group.bench_function(
+        "512 signatures, 64 keys, ed25519-zebra batch (baseline)",
+        |b| b.iter(|| assert!(zebra_batch(black_box(&checks)))),
+    );
     group.finish();
+
+    // Half a writer's group of the load generator's (1,000 parties): 256 signatures,
+    // each by a key of its own. ed25519-zebra's batch verifier (the baseline: what
+    // `verify_batch` was), `verify_batch` (the same equation, keys decompressed in each
+    // batch), and `verify_batch_with` a cache that kept the keys from earlier batches.
+    let keys: Vec<SigningKey> = (0..256u32)
+        .map(|i| {
+            let mut seed = [7u8; 32];
+            seed[..4].copy_from_slice(&i.to_le_bytes());
+            SigningKey::from_bytes(&seed)
+        })
+        .collect();
+    let signed: Vec<([u8; 32], [u8; 64])> = bodies[..256]
+        .iter()
+        .zip(&keys)
+        .map(|(body, key)| {
+            (
+                key.verifying_key().to_bytes(),
+                sign_body(key, body).to_bytes(),
+            )
+        })
+        .collect();
+    let checks: Vec<SignatureCheck<'_>> = signed
+        .iter()
+        .zip(&bodies)
+        .map(|((key, signature), body)| SignatureCheck {
+            key,
+            body,
+            signature,
+        })
+        .collect();
+    let mut group = c.benchmark_group("verify_batch_256_keys");
+    group.throughput(criterion::Throughput::Elements(checks.len() as u64));
+    group.bench_function("ed25519-zebra batch (baseline)", |b| {
+        b.iter(|| assert!(zebra_batch(black_box(&checks))))
+    });
+    group.bench_function("verify_batch", |b| {
+        b.iter(|| assert!(verify_batch(black_box(&checks))))
+    });
+    let mut cache = KeyCache::new(4096);
+    group.bench_function("verify_batch_with, keys kept", |b| {
+        b.iter(|| assert!(verify_batch_with(black_box(&checks), &mut cache)))
+    });
+    group.finish();
+}
+
+/// The baseline: ed25519-zebra's batch verifier, with coefficients from a BLAKE3
+/// transcript of the batch as `verify_batch` draws them (what `verify_batch` was before
+/// it had its own equation and a key cache).
+fn zebra_batch(checks: &[SignatureCheck<'_>]) -> bool {
+    use rand::SeedableRng;
+    let mut transcript = blake3::Hasher::new_derive_key("bench transcript");
+    let mut verifier = ed25519_zebra::batch::Verifier::new();
+    let mut messages = Vec::with_capacity(checks.len());
+    for check in checks {
+        transcript.update(check.key);
+        transcript.update(check.signature);
+        transcript.update(&(check.body.len() as u64).to_le_bytes());
+        transcript.update(check.body);
+        messages.push(signing_message(check.body));
+    }
+    for (check, message) in checks.iter().zip(&messages) {
+        verifier.queue((
+            ed25519_zebra::VerificationKeyBytes::from(*check.key),
+            ed25519_zebra::Signature::from_bytes(check.signature),
+            &message[..],
+        ));
+    }
+    let seed: [u8; 32] = *transcript.finalize().as_bytes();
+    verifier.verify(rand::rngs::StdRng::from_seed(seed)).is_ok()
 }
 
 fn merkle(c: &mut Criterion) {
