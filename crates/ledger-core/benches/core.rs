@@ -63,26 +63,8 @@ fn signatures(c: &mut Criterion) {
             body
         })
         .collect();
-    let signed: Vec<([u8; 32], [u8; 64])> = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| {
-            let key = &keys[i % keys.len()];
-            (
-                key.verifying_key().to_bytes(),
-                sign_body(key, body).to_bytes(),
-            )
-        })
-        .collect();
-    let checks: Vec<SignatureCheck<'_>> = signed
-        .iter()
-        .zip(&bodies)
-        .map(|((key, signature), body)| SignatureCheck {
-            key,
-            body,
-            signature,
-        })
-        .collect();
+    let signed = sign_round_robin(&keys, &bodies);
+    let checks = checks_of(&signed, &bodies);
     let mut group = c.benchmark_group("verify_batch");
     group.throughput(criterion::Throughput::Elements(checks.len() as u64));
     group.bench_function("512 signatures, 64 keys", |b| {
@@ -105,25 +87,8 @@ fn signatures(c: &mut Criterion) {
             SigningKey::from_bytes(&seed)
         })
         .collect();
-    let signed: Vec<([u8; 32], [u8; 64])> = bodies[..256]
-        .iter()
-        .zip(&keys)
-        .map(|(body, key)| {
-            (
-                key.verifying_key().to_bytes(),
-                sign_body(key, body).to_bytes(),
-            )
-        })
-        .collect();
-    let checks: Vec<SignatureCheck<'_>> = signed
-        .iter()
-        .zip(&bodies)
-        .map(|((key, signature), body)| SignatureCheck {
-            key,
-            body,
-            signature,
-        })
-        .collect();
+    let signed = sign_round_robin(&keys, &bodies[..256]);
+    let checks = checks_of(&signed, &bodies);
     let mut group = c.benchmark_group("verify_batch_256_keys");
     group.throughput(criterion::Throughput::Elements(checks.len() as u64));
     group.bench_function("ed25519-zebra batch (baseline)", |b| {
@@ -137,6 +102,37 @@ fn signatures(c: &mut Criterion) {
         b.iter(|| assert!(verify_batch_with(black_box(&checks), &mut cache)))
     });
     group.finish();
+}
+
+/// Each body signed by the keys in turn: (public key, signature).
+fn sign_round_robin(keys: &[SigningKey], bodies: &[Vec<u8>]) -> Vec<([u8; 32], [u8; 64])> {
+    bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let key = &keys[i % keys.len()];
+            (
+                key.verifying_key().to_bytes(),
+                sign_body(key, body).to_bytes(),
+            )
+        })
+        .collect()
+}
+
+/// The checks of `signed` over `bodies`, pairwise.
+fn checks_of<'a>(
+    signed: &'a [([u8; 32], [u8; 64])],
+    bodies: &'a [Vec<u8>],
+) -> Vec<SignatureCheck<'a>> {
+    signed
+        .iter()
+        .zip(bodies)
+        .map(|((key, signature), body)| SignatureCheck {
+            key,
+            body,
+            signature,
+        })
+        .collect()
 }
 
 /// The baseline: ed25519-zebra's batch verifier, with coefficients from a BLAKE3
