@@ -13,7 +13,7 @@
 use std::sync::OnceLock;
 
 use chrono::{Duration, FixedOffset, Utc};
-use district_synth::{Recorder, Scale, authority_id};
+use district_synth::{Recorder, authority_id};
 use ed25519_dalek::SigningKey;
 use ledger_core::checkpoint::LogVerifier;
 use ledger_core::ids::{EventHash, LotId, PartyId};
@@ -42,15 +42,11 @@ fn district() -> &'static District {
             SigningKey::from_bytes(&[0xA1; 32]),
         );
         let now = Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap());
-        let events = district_synth::small_history(&authority, now);
-        // The same district again, for its recorders (its events are the same events).
-        let parties =
-            district_synth::generate(&authority, &Scale::tiny(), 7, now - Duration::hours(1))
-                .parties;
+        let district = district_synth::small_district(&authority, now);
         District {
             authority,
-            parties,
-            events,
+            parties: district.parties,
+            events: district.events,
         }
     })
 }

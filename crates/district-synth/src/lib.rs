@@ -641,6 +641,12 @@ pub fn generate(
 /// with its key, 400 days before `now`) and a tiny district (seed 7) ending an hour
 /// before `now`. For tests and the fuzzers' seeds.
 pub fn small_history(authority: &Recorder, now: DateTime<FixedOffset>) -> Vec<pb::SignedEvent> {
+    small_district(authority, now).events
+}
+
+/// [`small_history`] with the district's recorders: its `events` begin with the genesis
+/// event.
+pub fn small_district(authority: &Recorder, now: DateTime<FixedOffset>) -> District {
     let genesis_at = now - Duration::days(400);
     let genesis = authority.sign(
         genesis_at,
@@ -653,6 +659,7 @@ pub fn small_history(authority: &Recorder, now: DateTime<FixedOffset>) -> Vec<pb
             keys: vec![authority.signer().grant(genesis_at)],
         }),
     );
-    let district = generate(authority, &Scale::tiny(), 7, now - Duration::hours(1));
-    std::iter::once(genesis.0).chain(district.events).collect()
+    let mut district = generate(authority, &Scale::tiny(), 7, now - Duration::hours(1));
+    district.events.insert(0, genesis.0);
+    district
 }
