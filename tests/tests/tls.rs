@@ -254,37 +254,17 @@ async fn https_connections_past_the_limit_are_closed_before_the_handshake() {
             .build()
             .unwrap()
     };
+    let status = |client: &reqwest::Client, path: &str| {
+        let request = client.get(format!("{api}{path}")).send();
+        async move { request.await.map(|answer| answer.status().as_u16()) }
+    };
     // The first client from 127.0.0.1 holds its (kept-alive) connection.
     let first = client_from(1);
-    assert_eq!(
-        first
-            .get(format!("{api}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(status(&first, "/healthz").await.unwrap(), 200);
     // A second from the same address is closed; one from another address is served.
-    let refused = client_from(1).get(format!("{api}/healthz")).send().await;
+    let refused = status(&client_from(1), "/healthz").await;
     assert!(refused.is_err(), "{refused:?}");
-    assert_eq!(
-        client_from(2)
-            .get(format!("{api}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(status(&client_from(2), "/healthz").await.unwrap(), 200);
     // The first one's connection is still served.
-    assert_eq!(
-        first
-            .get(format!("{api}/v1/status"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(status(&first, "/v1/status").await.unwrap(), 200);
 }
