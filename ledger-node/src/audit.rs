@@ -13,24 +13,25 @@
 //! signatures themselves are verified by one worker per core, in batches (by the rule
 //! the writer applies, `ledger_core::signature`), while the replay goes on. The earliest failure of either kind wins.
 
+use std::collections::HashMap;
 use std::fmt;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
 
-use ledger_core::admission::{Admission, admit_deferring_signature};
+use ledger_core::admission::{
+    Admission, LedgerView, LookupError, StateChanges, ViewedEvent, admit_deferring_signature,
+};
 use ledger_core::checkpoint::LogVerifier;
 use ledger_core::contract::event_hash;
-use ledger_core::ids::{KeyId, PartyId};
+use ledger_core::ids::{EventHash, KeyId, LotId, PartyId};
 use ledger_core::merkle::{MemTree, TreeHash, leaf_hash};
+use ledger_core::model::PartyRole;
 use ledger_core::signature::{KeyCache, SignatureCheck, verify_batch_with};
+use ledger_core::state::{LotRecord, PartyRecord};
 use ledger_proto::{decode_signed_event, pb};
-use ledger_store::{
-    CommitGroup, EventIndex, LedgerStore, MemStore, NewEvent, StoreTree, StoredCheckpoint,
-    StoredEvent,
-};
+use ledger_store::{LedgerStore, StoreTree, StoredCheckpoint, StoredEvent};
 
-use crate::view::PendingView;
+use crate::view::decode_stored;
 
 /// What a clean audit found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +149,18 @@ pub fn audit(
     verifier: &LogVerifier,
     progress: impl FnMut(u64, u64),
 ) -> Result<AuditReport, AuditFailure> {
+    audit_keeping_recent(source, verifier, RECENT_EVENTS, progress)
+}
+
+/// [`audit`], with the replay keeping the last `recent_events` events decoded (at least
+/// one) for the events that link to them; older ones are read back from `source`. The
+/// outcome is the same for any number: only the speed and the memory differ.
+pub fn audit_keeping_recent(
+    source: &dyn LedgerStore,
+    verifier: &LogVerifier,
+    recent_events: usize,
+    progress: impl FnMut(u64, u64),
+) -> Result<AuditReport, AuditFailure> {
     let n_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let first_bad = FirstBad {
         sequence: AtomicU64::new(u64::MAX),
@@ -169,7 +182,14 @@ pub fn audit(
             });
         }
         // The replay owns the sender: when it returns, the workers drain and stop.
-        replay(source, verifier, progress, chunks, &first_bad)
+        replay(
+            source,
+            verifier,
+            recent_events,
+            progress,
+            chunks,
+            &first_bad,
+        )
     });
     let bad_signature = first_bad
         .failure
@@ -194,6 +214,7 @@ pub fn audit(
 fn replay(
     source: &dyn LedgerStore,
     verifier: &LogVerifier,
+    recent_events: usize,
     mut progress: impl FnMut(u64, u64),
     chunks: mpsc::SyncSender<Vec<Deferred>>,
     first_bad: &FirstBad,
@@ -201,7 +222,7 @@ fn replay(
     let mut chunk = Vec::with_capacity(CHUNK);
     let store_error = |e: ledger_store::StoreError| AuditFailure::Store(e.to_string());
     let n_events = source.next_sequence().map_err(store_error)?;
-    let replay = MemStore::new();
+    let mut state = ReplayState::new(source, recent_events);
     let mut tree = MemTree::new();
     for sequence in 0..n_events {
         if sequence % 4096 == 0 {
@@ -209,57 +230,53 @@ fn replay(
         }
         let stored = stored_event(source, sequence)?;
         let event = decode_signed_event(pb::SignedEvent {
-            body: stored.body.clone(),
+            body: stored.body,
             signature: stored.signature.to_vec(),
         })
         .map_err(|refusal| at(sequence, refusal.to_string()))?;
         if first_bad.sequence.load(Ordering::SeqCst) < sequence {
             break; // a signature before this one is already known to be bad
         }
-        let view = PendingView::new(&replay);
-        let changes = match admit_deferring_signature(&view, &event, sequence, stored.recorded_at) {
-            Ok((Admission::New(changes), key)) => {
-                if let Some(key) = key {
-                    chunk.push(Deferred {
-                        sequence,
-                        body: stored.body.clone(),
-                        signature: stored.signature,
-                        key,
-                        signer: event.body().signer.clone(),
-                        key_id: event.body().key_id,
-                    });
-                    if chunk.len() == CHUNK {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                        let _ = chunks.send(full);
-                    }
+        let (changes, key) =
+            match admit_deferring_signature(&state, &event, sequence, stored.recorded_at) {
+                Ok((Admission::New(changes), key)) => (changes, key),
+                Ok((Admission::Duplicate { sequence: first }, _)) => {
+                    return Err(at(sequence, format!("repeats event {first}")));
                 }
-                changes
+                Err(refusal) => {
+                    return Err(at(sequence, format!("would not be admitted: {refusal}")));
+                }
+            };
+        let hash = event.hash();
+        let (body_bytes, body, signature) = event.into_parts();
+        if let Some(key) = key {
+            chunk.push(Deferred {
+                sequence,
+                body: body_bytes,
+                signature,
+                key,
+                signer: body.signer.clone(),
+                key_id: body.key_id,
+            });
+            if chunk.len() == CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                let _ = chunks.send(full);
             }
-            Ok((Admission::Duplicate { sequence: first }, _)) => {
-                return Err(at(sequence, format!("repeats event {first}")));
-            }
-            Err(refusal) => return Err(at(sequence, format!("would not be admitted: {refusal}"))),
-        };
+        }
         tree.push(leaf_hash(
             &stored.hash,
             &stored.signature,
             stored.recorded_at.timestamp_millis(),
         ));
-        // The replay store serves admission only: events by hash, lots, parties. The
-        // indexes that serve queries (lot facts, parties and kinds by time, followers)
-        // are not rebuilt.
-        let group = CommitGroup {
-            events: vec![NewEvent {
-                index: EventIndex::default(),
-                event: stored,
-            }],
-            lots: changes.new_lot.into_iter().collect(),
-            parties: changes.party.into_iter().collect(),
-            ..CommitGroup::default()
-        };
-        replay
-            .commit(&group)
-            .map_err(|e| at(sequence, e.to_string()))?;
+        state.admitted(
+            hash,
+            ViewedEvent {
+                sequence,
+                signature,
+                body,
+            },
+            changes,
+        );
     }
     let _ = chunks.send(chunk);
     drop(chunks);
@@ -289,6 +306,96 @@ fn replay(
         n_checkpoints,
         root: tree.root(),
     })
+}
+
+/// Events the replay keeps decoded after admitting them, for the events that link to
+/// them (a receipt names its shipment, most often a few events before it).
+pub const RECENT_EVENTS: usize = 65_536;
+
+/// The ledger as admission sees it during the replay, rebuilt from the events admitted
+/// so far: the registry, the lots, and the recent events decoded. It holds only what
+/// admission reads; the indexes that serve queries are not rebuilt.
+///
+/// An older event that an event links to is read back from `source` through its hash
+/// index, and used only if it comes before the event being replayed and its body hashes
+/// to the hash asked for. (Every event before that one has had its own entry in the
+/// index checked by [`stored_event`], so the index cannot hide one of them.)
+struct ReplayState<'a> {
+    source: &'a dyn LedgerStore,
+    /// The sequence number of the event being replayed: the ledger so far ends before it.
+    next: u64,
+    recent: quick_cache::unsync::Cache<EventHash, ViewedEvent>,
+    lots: HashMap<LotId, LotRecord>,
+    parties: HashMap<PartyId, PartyRecord>,
+    authority: Option<PartyId>,
+}
+
+impl<'a> ReplayState<'a> {
+    fn new(source: &'a dyn LedgerStore, recent_events: usize) -> ReplayState<'a> {
+        ReplayState {
+            source,
+            next: 0,
+            recent: quick_cache::unsync::Cache::new(recent_events.max(1)),
+            lots: HashMap::new(),
+            parties: HashMap::new(),
+            authority: None,
+        }
+    }
+
+    /// Takes in an admitted event and the state it changes.
+    fn admitted(&mut self, hash: EventHash, event: ViewedEvent, changes: StateChanges) {
+        if let Some(lot) = changes.new_lot {
+            self.lots.insert(lot.lot_id.clone(), lot);
+        }
+        if let Some(party) = changes.party {
+            if party.role == PartyRole::Authority {
+                self.authority = Some(party.party_id.clone());
+            }
+            self.parties.insert(party.party_id.clone(), party);
+        }
+        self.next = event.sequence + 1;
+        self.recent.insert(hash, event);
+    }
+}
+
+impl LedgerView for ReplayState<'_> {
+    fn authority(&self) -> Result<Option<PartyId>, LookupError> {
+        Ok(self.authority.clone())
+    }
+
+    fn party(&self, party_id: &PartyId) -> Result<Option<PartyRecord>, LookupError> {
+        Ok(self.parties.get(party_id).cloned())
+    }
+
+    fn lot(&self, lot_id: &LotId) -> Result<Option<LotRecord>, LookupError> {
+        Ok(self.lots.get(lot_id).cloned())
+    }
+
+    fn event(&self, hash: &EventHash) -> Result<Option<ViewedEvent>, LookupError> {
+        if let Some(event) = self.recent.get(hash) {
+            return Ok(Some(event.clone()));
+        }
+        let sequence = match self.source.sequence_of(hash) {
+            Ok(Some(sequence)) if sequence < self.next => sequence,
+            Ok(_) => return Ok(None),
+            Err(e) => return Err(LookupError(e.to_string())),
+        };
+        let stored = self
+            .source
+            .event(sequence)
+            .map_err(|e| LookupError(e.to_string()))?
+            .ok_or_else(|| LookupError(format!("event {sequence} is missing from the log")))?;
+        if event_hash(&stored.body) != *hash {
+            return Err(LookupError(format!(
+                "the hash index places event {hash} at {sequence}, which is another event"
+            )));
+        }
+        Ok(Some(ViewedEvent {
+            sequence,
+            signature: stored.signature,
+            body: decode_stored(&stored)?,
+        }))
+    }
 }
 
 /// Events at the end of the log that [`check_at_start`] re-verifies.

@@ -10,7 +10,7 @@ use district_synth::{Recorder, Scale, authority_id, generate};
 use ed25519_dalek::SigningKey;
 use ledger_core::checkpoint::LogVerifier;
 use ledger_core::model::PartyRole;
-use ledger_node::audit::{AuditFailure, audit};
+use ledger_node::audit::{AuditFailure, audit, audit_keeping_recent};
 use ledger_node::{AuthorityIdentity, DataDir, WriterConfig, initialize, open_ledger};
 use ledger_rocksdb::RocksStore;
 
@@ -52,10 +52,16 @@ async fn build_ledger(dir: &Path) -> (String, u64) {
     (ledger.verifier_key().to_owned(), n_events)
 }
 
+/// The audit's outcome, the same whether the replay keeps linked events decoded or
+/// reads every one back from the store (checked here on each call).
 fn audit_dir(dir: &Path, verifier_key: &str) -> Result<u64, AuditFailure> {
     let store = RocksStore::open_read_only(&DataDir::new(dir).ledger()).unwrap();
     let verifier = LogVerifier::parse(verifier_key).unwrap();
-    audit(&store, &verifier, |_, _| {}).map(|report| report.n_events)
+    let outcome = audit(&store, &verifier, |_, _| {}).map(|report| report.n_events);
+    let reading_back =
+        audit_keeping_recent(&store, &verifier, 1, |_, _| {}).map(|report| report.n_events);
+    assert_eq!(outcome, reading_back);
+    outcome
 }
 
 fn tamper(dir: &Path, change: impl FnOnce(&ledger_rocksdb::Tamper<'_>)) {

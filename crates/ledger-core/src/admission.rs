@@ -137,6 +137,11 @@ impl SignedEvent {
         }
     }
 
+    /// The parts it was joined from: the signed bytes, their decoding, the signature.
+    pub fn into_parts(self) -> (Vec<u8>, EventBody, [u8; 64]) {
+        (self.body_bytes, self.body, self.signature)
+    }
+
     /// The exact bytes that were signed and hashed.
     pub fn body_bytes(&self) -> &[u8] {
         &self.body_bytes
