@@ -13,7 +13,7 @@
 //! signatures themselves are verified by one worker per core, in batches (by the rule
 //! the writer applies, `ledger_core::signature`), while the replay goes on. The earliest failure of either kind wins.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
@@ -324,7 +324,10 @@ struct ReplayState<'a> {
     source: &'a dyn LedgerStore,
     /// The sequence number of the event being replayed: the ledger so far ends before it.
     next: u64,
-    recent: quick_cache::unsync::Cache<EventHash, ViewedEvent>,
+    /// The last `recent_capacity` events admitted, by hash, and their hashes oldest first.
+    recent: HashMap<EventHash, ViewedEvent>,
+    recent_order: VecDeque<EventHash>,
+    recent_capacity: usize,
     lots: HashMap<LotId, LotRecord>,
     parties: HashMap<PartyId, PartyRecord>,
     authority: Option<PartyId>,
@@ -335,7 +338,9 @@ impl<'a> ReplayState<'a> {
         ReplayState {
             source,
             next: 0,
-            recent: quick_cache::unsync::Cache::new(recent_events.max(1)),
+            recent: HashMap::with_capacity(recent_events.min(RECENT_EVENTS)),
+            recent_order: VecDeque::with_capacity(recent_events.min(RECENT_EVENTS)),
+            recent_capacity: recent_events.max(1),
             lots: HashMap::new(),
             parties: HashMap::new(),
             authority: None,
@@ -354,7 +359,13 @@ impl<'a> ReplayState<'a> {
             self.parties.insert(party.party_id.clone(), party);
         }
         self.next = event.sequence + 1;
+        if self.recent_order.len() == self.recent_capacity {
+            if let Some(oldest) = self.recent_order.pop_front() {
+                self.recent.remove(&oldest);
+            }
+        }
         self.recent.insert(hash, event);
+        self.recent_order.push_back(hash);
     }
 }
 

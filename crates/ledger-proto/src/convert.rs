@@ -10,30 +10,74 @@ use ledger_core::{Refusal, RefusalCode};
 use crate::pb;
 use crate::pb::event_body::Kind;
 
-/// A field path under construction: `body.ship.quantity.amount`.
-#[derive(Clone)]
-struct Path(String);
+/// A field path under construction: `body.ship.quantity.amount`. Each step borrows its
+/// parent, so nothing is written out unless a refusal names it.
+#[derive(Clone, Copy)]
+struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    step: Step<'a>,
+}
 
-impl Path {
-    fn at(&self, name: &str) -> Path {
-        Path(format!("{}.{name}", self.0))
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Field(&'a str),
+    Index(usize),
+}
+
+impl<'a> Path<'a> {
+    fn root(name: &'a str) -> Path<'a> {
+        Path {
+            parent: None,
+            step: Step::Field(name),
+        }
     }
-    fn index(&self, i: usize) -> Path {
-        Path(format!("{}[{i}]", self.0))
+    fn at<'b>(&'b self, name: &'b str) -> Path<'b> {
+        Path {
+            parent: Some(self),
+            step: Step::Field(name),
+        }
+    }
+    fn index(&self, i: usize) -> Path<'_> {
+        Path {
+            parent: Some(self),
+            step: Step::Index(i),
+        }
+    }
+    fn write_to(&self, out: &mut String) {
+        if let Some(parent) = self.parent {
+            parent.write_to(out);
+        }
+        match self.step {
+            Step::Field(name) => {
+                if self.parent.is_some() {
+                    out.push('.');
+                }
+                out.push_str(name);
+            }
+            Step::Index(i) => {
+                use std::fmt::Write;
+                let _ = write!(out, "[{i}]");
+            }
+        }
+    }
+    fn render(&self) -> String {
+        let mut out = String::new();
+        self.write_to(&mut out);
+        out
     }
     fn refuse(&self, error: InvalidValue) -> Refusal {
-        Refusal::new(RefusalCode::InvalidArgument, self.0.clone(), error.0)
+        Refusal::new(RefusalCode::InvalidArgument, self.render(), error.0)
     }
     fn refuse_msg(&self, message: impl Into<String>) -> Refusal {
-        Refusal::new(RefusalCode::InvalidArgument, self.0.clone(), message)
+        Refusal::new(RefusalCode::InvalidArgument, self.render(), message)
     }
 }
 
-fn party(path: Path, text: &str) -> Result<PartyId, Refusal> {
+fn party(path: Path<'_>, text: &str) -> Result<PartyId, Refusal> {
     PartyId::parse(text).map_err(|e| path.refuse(e))
 }
 
-fn optional_party(path: Path, text: &str) -> Result<Option<PartyId>, Refusal> {
+fn optional_party(path: Path<'_>, text: &str) -> Result<Option<PartyId>, Refusal> {
     if text.is_empty() {
         Ok(None)
     } else {
@@ -41,37 +85,37 @@ fn optional_party(path: Path, text: &str) -> Result<Option<PartyId>, Refusal> {
     }
 }
 
-fn lot(path: Path, text: &str) -> Result<LotId, Refusal> {
+fn lot(path: Path<'_>, text: &str) -> Result<LotId, Refusal> {
     LotId::parse(text).map_err(|e| path.refuse(e))
 }
 
-fn key_id(path: Path, text: &str) -> Result<KeyId, Refusal> {
+fn key_id(path: Path<'_>, text: &str) -> Result<KeyId, Refusal> {
     KeyId::parse(text).map_err(|e| path.refuse(e))
 }
 
-fn hash(path: Path, bytes: &[u8]) -> Result<EventHash, Refusal> {
+fn hash(path: Path<'_>, bytes: &[u8]) -> Result<EventHash, Refusal> {
     if bytes.is_empty() {
         return Err(path.refuse_msg("is required"));
     }
     EventHash::from_slice(bytes).map_err(|e| path.refuse(e))
 }
 
-fn text(path: Path, value: &str) -> Result<Text, Refusal> {
+fn text(path: Path<'_>, value: &str) -> Result<Text, Refusal> {
     Text::parse(value, limits::MAX_SHORT_TEXT).map_err(|e| path.refuse(e))
 }
 
-fn long_text(path: Path, value: &str) -> Result<Text, Refusal> {
+fn long_text(path: Path<'_>, value: &str) -> Result<Text, Refusal> {
     Text::parse(value, limits::MAX_LONG_TEXT).map_err(|e| path.refuse(e))
 }
 
-fn optional_text(path: Path, value: &str, max: usize) -> Result<Option<Text>, Refusal> {
+fn optional_text(path: Path<'_>, value: &str, max: usize) -> Result<Option<Text>, Refusal> {
     Text::parse_optional(value, max).map_err(|e| path.refuse(e))
 }
 
 /// A time on the wire: RFC 3339 with its offset, written the one way [`time_to_wire`]
 /// writes it (so `Z` for `+00:00`, or a needless fraction, is refused: one record, one
 /// spelling, one hash).
-fn time(path: Path, value: &str) -> Result<Timestamp, Refusal> {
+fn time(path: Path<'_>, value: &str) -> Result<Timestamp, Refusal> {
     let parsed = m::parse_timestamp(value).map_err(|e| path.refuse(e))?;
     let canonical = time_to_wire(&parsed);
     if canonical != value {
@@ -83,27 +127,27 @@ fn time(path: Path, value: &str) -> Result<Timestamp, Refusal> {
     Ok(parsed)
 }
 
-fn region(path: Path, value: &str) -> Result<RegionCode, Refusal> {
+fn region(path: Path<'_>, value: &str) -> Result<RegionCode, Refusal> {
     RegionCode::parse(value).map_err(|e| path.refuse(e))
 }
 
-fn quantity(path: Path, value: Option<&pb::Quantity>) -> Result<Quantity, Refusal> {
+fn quantity(path: Path<'_>, value: Option<&pb::Quantity>) -> Result<Quantity, Refusal> {
     let value = value.ok_or_else(|| path.refuse_msg("is required"))?;
     Quantity::parse(&value.amount, &value.unit).map_err(|(field, e)| path.at(field).refuse(e))
 }
 
-fn required<'a, T>(path: &Path, value: Option<&'a T>) -> Result<&'a T, Refusal> {
+fn required<'a, T>(path: &Path<'_>, value: Option<&'a T>) -> Result<&'a T, Refusal> {
     value.ok_or_else(|| path.refuse_msg("is required"))
 }
 
-fn enum_value<T>(path: Path, raw: i32, from: impl Fn(i32) -> Option<T>) -> Result<T, Refusal> {
+fn enum_value<T>(path: Path<'_>, raw: i32, from: impl Fn(i32) -> Option<T>) -> Result<T, Refusal> {
     if raw == 0 {
         return Err(path.refuse_msg("is required"));
     }
     from(raw).ok_or_else(|| path.refuse_msg(format!("{raw} is not a known value")))
 }
 
-fn lot_info(path: Path, info: Option<&pb::LotInfo>) -> Result<m::LotInfo, Refusal> {
+fn lot_info(path: Path<'_>, info: Option<&pb::LotInfo>) -> Result<m::LotInfo, Refusal> {
     let info = required(&path, info)?;
     Ok(m::LotInfo {
         lot_id: lot(path.at("lot_id"), &info.lot_id)?,
@@ -113,7 +157,7 @@ fn lot_info(path: Path, info: Option<&pb::LotInfo>) -> Result<m::LotInfo, Refusa
     })
 }
 
-fn key_grant(path: Path, grant: &pb::KeyGrant) -> Result<m::KeyGrant, Refusal> {
+fn key_grant(path: Path<'_>, grant: &pb::KeyGrant) -> Result<m::KeyGrant, Refusal> {
     let public_key: [u8; 32] = grant.public_key.as_slice().try_into().map_err(|_| {
         path.at("public_key")
             .refuse_msg(format!("must be 32 bytes, got {}", grant.public_key.len()))
@@ -131,7 +175,7 @@ fn key_grant(path: Path, grant: &pb::KeyGrant) -> Result<m::KeyGrant, Refusal> {
     })
 }
 
-fn receiving(path: Path, wire: &pb::Receiving) -> Result<m::Receiving, Refusal> {
+fn receiving(path: Path<'_>, wire: &pb::Receiving) -> Result<m::Receiving, Refusal> {
     let supplier = optional_party(path.at("supplier_party_id"), &wire.supplier_party_id)?;
     let source = if wire.shipment_event.is_empty() {
         m::ReceivingSource::Supplier(supplier.ok_or_else(|| {
@@ -193,7 +237,7 @@ fn receiving(path: Path, wire: &pb::Receiving) -> Result<m::Receiving, Refusal> 
 
 /// Converts and checks a wire body. Refuses with `INVALID_ARGUMENT` naming the field.
 pub fn body_from_wire(wire: &pb::EventBody) -> Result<EventBody, Refusal> {
-    let body = Path("body".into());
+    let body = Path::root("body");
     if wire.version != 1 {
         return Err(body
             .at("version")
@@ -245,12 +289,13 @@ pub fn body_from_wire(wire: &pb::EventBody) -> Result<EventBody, Refusal> {
                     limits::MAX_TRANSFORM_INPUTS
                 )));
             }
+            let inputs_path = p.at("inputs");
             let inputs = t
                 .inputs
                 .iter()
                 .enumerate()
                 .map(|(i, input)| {
-                    let ip = p.at("inputs").index(i);
+                    let ip = inputs_path.index(i);
                     Ok(m::TransformInput {
                         lot_id: lot(ip.at("lot_id"), &input.lot_id)?,
                         quantity: quantity(ip.at("quantity"), input.quantity.as_ref())?,

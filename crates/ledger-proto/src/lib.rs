@@ -73,17 +73,26 @@ pub fn decode_signed_event(event: pb::SignedEvent) -> Result<SignedEvent, Refusa
     })?;
     let wire = pb::EventBody::decode(event.body.as_slice())
         .map_err(|error| invalid("body", format!("is not a protobuf EventBody: {error}")))?;
-    if wire.encoded_len() != event.body.len() || wire.encode_to_vec() != event.body {
-        return Err(invalid(
+    let not_canonical = || {
+        invalid(
             "body",
             "is not in canonical encoding (fields out of order, default values written, or unknown fields)".into(),
-        ));
+        )
+    };
+    // Unknown fields and written defaults change the length: refused before any field.
+    if wire.encoded_len() != event.body.len() {
+        return Err(not_canonical());
     }
     let body = body_from_wire(&wire)?;
-    // The same bytes must come back from what was read: a value the model reads in more
-    // than one spelling (an amount with a leading zero, say) would give one record two
-    // hashes. The checks field by field name the field; this one is the backstop.
+    // The same bytes must come back from what was read. That covers the protobuf
+    // encoding (field order), and a value the model reads in more than one spelling (an
+    // amount with a leading zero, say), which would give one record two hashes. The
+    // checks field by field name the field; this one is the backstop. It is one encoding
+    // of the decoded body; only a body that fails it is encoded again, to say which.
     if encode_body(&body) != event.body {
+        if wire.encode_to_vec() != event.body {
+            return Err(not_canonical());
+        }
         return Err(invalid(
             "body",
             "is not in canonical form: a value is written differently from how the ledger writes it".into(),

@@ -230,3 +230,88 @@ fn a_time_or_amount_the_ledger_would_write_another_way_is_refused_saying_how() {
         "body.ship.quantity.amount: '01' has a leading zero; write it without"
     );
 }
+
+#[test]
+fn a_refusal_inside_a_list_names_the_item_by_its_index() {
+    let input = |lot_id: &str, amount: &str| pb::TransformInput {
+        lot_id: lot_id.into(),
+        quantity: Some(pb::Quantity {
+            amount: amount.into(),
+            unit: "kg".into(),
+        }),
+        input_event: vec![7; 32],
+    };
+    let transform = |inputs: Vec<pb::TransformInput>| pb::EventBody {
+        version: 1,
+        signer_party_id: "91210112MA0000001W".into(),
+        key_id: "cf924cf21da75562".into(),
+        occurred_at: "2026-11-28T06:30:00+08:00".into(),
+        kind: Some(pb::event_body::Kind::Transform(pb::Transform {
+            transform_kind: 1,
+            inputs,
+            output: None,
+        })),
+    };
+    let field = |wire: pb::EventBody| {
+        decode_signed_event(pb::SignedEvent {
+            body: wire.encode_to_vec(),
+            signature: vec![0; 64],
+        })
+        .expect_err("refused")
+        .field
+    };
+    assert_eq!(
+        field(transform(vec![input("LOT-1", "5"), input("", "5")])),
+        "body.transform.inputs[1].lot_id"
+    );
+    assert_eq!(
+        field(transform(vec![
+            input("LOT-1", "5"),
+            input("LOT-2", "5"),
+            input("LOT-3", "-5")
+        ])),
+        "body.transform.inputs[2].quantity.amount"
+    );
+    assert_eq!(
+        field(transform(vec![input("LOT-1", "5")])),
+        "body.transform.output"
+    );
+}
+
+#[test]
+fn fields_out_of_order_are_refused_as_not_canonical_though_every_value_is_good() {
+    let whole = pb::EventBody {
+        version: 1,
+        signer_party_id: "91210112MA0000001W".into(),
+        key_id: "cf924cf21da75562".into(),
+        occurred_at: "2026-11-28T06:30:00+08:00".into(),
+        kind: Some(pb::event_body::Kind::Recall(pb::Recall {
+            lot_id: "L1".into(),
+            reason: "found bad".into(),
+            severity: 1,
+        })),
+    };
+    let decode = |body: Vec<u8>| {
+        decode_signed_event(pb::SignedEvent {
+            body,
+            signature: vec![0; 64],
+        })
+    };
+    assert!(decode(whole.encode_to_vec()).is_ok());
+    // The version (field 1) written last: the same fields, the same length, another order.
+    let version_only = pb::EventBody {
+        version: 1,
+        ..Default::default()
+    };
+    let rest = pb::EventBody {
+        version: 0,
+        ..whole.clone()
+    };
+    let mut reordered = rest.encode_to_vec();
+    reordered.extend(version_only.encode_to_vec());
+    assert_eq!(reordered.len(), whole.encode_to_vec().len());
+    assert_eq!(
+        decode(reordered).expect_err("refused").to_string(),
+        "body: is not in canonical encoding (fields out of order, default values written, or unknown fields)"
+    );
+}
