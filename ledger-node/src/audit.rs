@@ -359,10 +359,10 @@ impl<'a> ReplayState<'a> {
             self.parties.insert(party.party_id.clone(), party);
         }
         self.next = event.sequence + 1;
-        if self.recent_order.len() == self.recent_capacity {
-            if let Some(oldest) = self.recent_order.pop_front() {
-                self.recent.remove(&oldest);
-            }
+        if self.recent_order.len() == self.recent_capacity
+            && let Some(oldest) = self.recent_order.pop_front()
+        {
+            self.recent.remove(&oldest);
         }
         self.recent.insert(hash, event);
         self.recent_order.push_back(hash);
