@@ -102,6 +102,35 @@ fn signatures(c: &mut Criterion) {
         b.iter(|| assert!(verify_batch_with(black_box(&checks), &mut cache)))
     });
     group.finish();
+
+    // The cost of a signature by the size of the batch, keys kept (1,000 signers, as in
+    // the load generator's workload): what the writer's halves of a group (256) and the
+    // audit's chunks (4,096) pay.
+    let keys: Vec<SigningKey> = (0..1000u32)
+        .map(|i| {
+            let mut seed = [9u8; 32];
+            seed[..4].copy_from_slice(&i.to_le_bytes());
+            SigningKey::from_bytes(&seed)
+        })
+        .collect();
+    let bodies: Vec<Vec<u8>> = (0..4096u32)
+        .map(|i| {
+            let mut body = body.clone();
+            body.extend_from_slice(&i.to_le_bytes());
+            body
+        })
+        .collect();
+    let signed = sign_round_robin(&keys, &bodies);
+    let checks = checks_of(&signed, &bodies);
+    let mut cache = KeyCache::new(4096);
+    let mut group = c.benchmark_group("verify_batch_by_size");
+    for size in [64, 256, 1024, 4096] {
+        group.throughput(criterion::Throughput::Elements(size as u64));
+        group.bench_function(format!("{size} signatures, keys kept"), |b| {
+            b.iter(|| assert!(verify_batch_with(black_box(&checks[..size]), &mut cache)))
+        });
+    }
+    group.finish();
 }
 
 /// Each body signed by the keys in turn: (public key, signature).
