@@ -1,5 +1,5 @@
-//! criterion benchmarks of the ingest path's steps that need a store: admission of one
-//! event (with and without its signature check), and appending a commit group of 1,024
+//! criterion benchmarks of the ingest path's steps that need a store: decoding and
+//! admission of one event (with and without its signature check), and appending a commit group of 1,024
 //! events to RocksDB with a synced write. Hashing, signing, verifying, Merkle appends and
 //! proofs are in `ledger-core`'s benchmarks.
 //!
@@ -108,6 +108,19 @@ fn admission(c: &mut Criterion) {
     }
     let receipt = &chain[2];
     let sequence = store.next_sequence().unwrap();
+    let mut group = c.benchmark_group("decode");
+    let wire = ledger_proto::pb::SignedEvent {
+        body: receipt.body_bytes().to_vec(),
+        signature: receipt.signature().to_vec(),
+    };
+    group.bench_function("receipt, checked and canonical", |b| {
+        b.iter_batched(
+            || wire.clone(),
+            |wire| black_box(decode(wire)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
     let mut group = c.benchmark_group("admission");
     group.bench_function("receipt, signature deferred", |b| {
         b.iter(|| {
