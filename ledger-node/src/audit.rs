@@ -13,7 +13,7 @@
 //! signatures themselves are verified by one worker per core, in batches (by the rule
 //! the writer applies, `ledger_core::signature`), while the replay goes on. The earliest failure of either kind wins.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
@@ -327,9 +327,11 @@ struct ReplayState<'a> {
     source: &'a dyn LedgerStore,
     /// The sequence number of the event being replayed: the ledger so far ends before it.
     next: u64,
-    /// The last `recent_capacity` events admitted, by hash, and their hashes oldest first.
-    recent: HashMap<EventHash, ViewedEvent>,
-    recent_order: VecDeque<EventHash>,
+    /// The last `recent_capacity` events admitted, decoded, each in the slot of its
+    /// sequence number modulo `recent_capacity`, with its hash.
+    recent: Vec<(EventHash, ViewedEvent)>,
+    /// Their sequence numbers by hash. (Keys are BLAKE3 hashes, so a fast hash will do.)
+    recent_by_hash: rustc_hash::FxHashMap<EventHash, u64>,
     recent_capacity: usize,
     lots: HashMap<LotId, LotRecord>,
     parties: HashMap<PartyId, PartyRecord>,
@@ -341,8 +343,8 @@ impl<'a> ReplayState<'a> {
         ReplayState {
             source,
             next: 0,
-            recent: HashMap::with_capacity(recent_events.min(RECENT_EVENTS)),
-            recent_order: VecDeque::with_capacity(recent_events.min(RECENT_EVENTS)),
+            recent: Vec::new(),
+            recent_by_hash: rustc_hash::FxHashMap::default(),
             recent_capacity: recent_events.max(1),
             lots: HashMap::new(),
             parties: HashMap::new(),
@@ -361,14 +363,17 @@ impl<'a> ReplayState<'a> {
             }
             self.parties.insert(party.party_id.clone(), party);
         }
-        self.next = event.sequence + 1;
-        if self.recent_order.len() == self.recent_capacity
-            && let Some(oldest) = self.recent_order.pop_front()
-        {
-            self.recent.remove(&oldest);
+        let sequence = event.sequence;
+        self.next = sequence + 1;
+        let slot = (sequence % self.recent_capacity as u64) as usize;
+        if let Some((oldest, _)) = self.recent.get(slot) {
+            self.recent_by_hash.remove(oldest);
+            self.recent[slot] = (hash, event);
+        } else {
+            // Filling up: events are admitted in order from 0, so this is the next slot.
+            self.recent.push((hash, event));
         }
-        self.recent.insert(hash, event);
-        self.recent_order.push_back(hash);
+        self.recent_by_hash.insert(hash, sequence);
     }
 }
 
@@ -386,7 +391,8 @@ impl LedgerView for ReplayState<'_> {
     }
 
     fn event(&self, hash: &EventHash) -> Result<Option<ViewedEvent>, LookupError> {
-        if let Some(event) = self.recent.get(hash) {
+        if let Some(sequence) = self.recent_by_hash.get(hash) {
+            let (_, event) = &self.recent[(sequence % self.recent_capacity as u64) as usize];
             return Ok(Some(event.clone()));
         }
         let sequence = match self.source.sequence_of(hash) {
