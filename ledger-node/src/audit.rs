@@ -227,11 +227,18 @@ fn replay(
     let n_events = source.next_sequence().map_err(store_error)?;
     let mut state = ReplayState::new(source, recent_events);
     let mut tree = MemTree::new();
+    let mut block = Vec::new().into_iter();
     for sequence in 0..n_events {
         if sequence % 4096 == 0 {
             progress(sequence, n_events);
         }
-        let stored = stored_event(source, sequence)?;
+        let stored = match block.next() {
+            Some(stored) => stored,
+            None => {
+                block = stored_events(source, sequence, n_events - sequence).into_iter();
+                block.next().expect("at least one, or the failure")
+            }
+        }?;
         let event = decode_signed_event(pb::SignedEvent {
             body: stored.body,
             signature: stored.signature.to_vec(),
@@ -240,6 +247,7 @@ fn replay(
         if first_bad.sequence.load(Ordering::SeqCst) < sequence {
             break; // a signature before this one is already known to be bad
         }
+        state.replaying = Some(stored.hash);
         let (changes, key) =
             match admit_deferring_signature(&state, &event, sequence, stored.recorded_at) {
                 Ok((Admission::New(changes), key)) => (changes, key),
@@ -327,6 +335,10 @@ struct ReplayState<'a> {
     source: &'a dyn LedgerStore,
     /// The sequence number of the event being replayed: the ledger so far ends before it.
     next: u64,
+    /// The hash of the event being replayed. The hash index places it at `next` (checked
+    /// before it is replayed), so no earlier event has it: admission's look-up of it
+    /// for duplicates needs no read.
+    replaying: Option<EventHash>,
     /// The last `recent_capacity` events admitted, decoded, each in the slot of its
     /// sequence number modulo `recent_capacity`, with its hash.
     recent: Vec<(EventHash, ViewedEvent)>,
@@ -343,6 +355,7 @@ impl<'a> ReplayState<'a> {
         ReplayState {
             source,
             next: 0,
+            replaying: None,
             recent: Vec::new(),
             recent_by_hash: rustc_hash::FxHashMap::default(),
             recent_capacity: recent_events.max(1),
@@ -365,6 +378,7 @@ impl<'a> ReplayState<'a> {
         }
         let sequence = event.sequence;
         self.next = sequence + 1;
+        self.replaying = None;
         let slot = (sequence % self.recent_capacity as u64) as usize;
         if let Some((oldest, _)) = self.recent.get(slot) {
             self.recent_by_hash.remove(oldest);
@@ -391,6 +405,9 @@ impl LedgerView for ReplayState<'_> {
     }
 
     fn event(&self, hash: &EventHash) -> Result<Option<ViewedEvent>, LookupError> {
+        if self.replaying == Some(*hash) {
+            return Ok(None);
+        }
         if let Some(sequence) = self.recent_by_hash.get(hash) {
             let (_, event) = &self.recent[(sequence % self.recent_capacity as u64) as usize];
             return Ok(Some(event.clone()));
@@ -450,6 +467,41 @@ pub fn check_at_start(store: &dyn LedgerStore, verifier: &LogVerifier) -> Result
     Ok(())
 }
 
+/// Events the replay reads from the store at once.
+const READ_BLOCK: u64 = 1024;
+
+/// Events `from`, `from + 1`, ... (at most [`READ_BLOCK`], and at most `left`), read in
+/// bulk, each checked as [`stored_event`] checks it, in order. A failure is the last
+/// item, so the events before it are replayed first; the result is never empty. If a
+/// bulk read fails, the first event is read alone, as [`stored_event`] reads it, so the
+/// failure is reported just as it would be one event at a time.
+fn stored_events(
+    store: &dyn LedgerStore,
+    from: u64,
+    left: u64,
+) -> Vec<Result<StoredEvent, AuditFailure>> {
+    let limit = usize::try_from(left.min(READ_BLOCK)).unwrap_or(1);
+    let block = match store.events_from(from, limit) {
+        Ok(block) if !block.is_empty() => block,
+        _ => return vec![stored_event(store, from)],
+    };
+    let hashes: Vec<EventHash> = block.iter().map(|stored| stored.hash).collect();
+    let Ok(indexed) = store.sequences_of(&hashes) else {
+        return vec![stored_event(store, from)];
+    };
+    let mut checked = Vec::with_capacity(block.len());
+    for (stored, indexed) in block.into_iter().zip(indexed) {
+        match check_body(&stored).and_then(|()| check_indexed(&stored, indexed)) {
+            Ok(()) => checked.push(Ok(stored)),
+            Err(failure) => {
+                checked.push(Err(failure));
+                break;
+            }
+        }
+    }
+    checked
+}
+
 /// Event `sequence` as stored, once its stored hash matches its body and the hash index
 /// points back at it.
 fn stored_event(store: &dyn LedgerStore, sequence: u64) -> Result<StoredEvent, AuditFailure> {
@@ -457,21 +509,34 @@ fn stored_event(store: &dyn LedgerStore, sequence: u64) -> Result<StoredEvent, A
         .event(sequence)
         .map_err(|e| at(sequence, e.to_string()))?
         .ok_or_else(|| at(sequence, "is missing from the log"))?;
+    check_body(&stored)?;
+    let indexed = store
+        .sequence_of(&stored.hash)
+        .map_err(|e| AuditFailure::Store(e.to_string()))?;
+    check_indexed(&stored, indexed)?;
+    Ok(stored)
+}
+
+/// That `stored`'s body hashes to its stored hash.
+fn check_body(stored: &StoredEvent) -> Result<(), AuditFailure> {
     let recomputed = event_hash(&stored.body);
     if recomputed != stored.hash {
         return Err(at(
-            sequence,
+            stored.sequence,
             format!(
                 "its body hashes to {recomputed}, but it is stored as {}",
                 stored.hash
             ),
         ));
     }
-    match store
-        .sequence_of(&stored.hash)
-        .map_err(|e| AuditFailure::Store(e.to_string()))?
-    {
-        Some(indexed) if indexed == sequence => Ok(stored),
+    Ok(())
+}
+
+/// That the hash index, which gave `indexed` for `stored`'s hash, points back at it.
+fn check_indexed(stored: &StoredEvent, indexed: Option<u64>) -> Result<(), AuditFailure> {
+    let sequence = stored.sequence;
+    match indexed {
+        Some(indexed) if indexed == sequence => Ok(()),
         other => Err(at(
             sequence,
             format!("the hash index places event {} at {other:?}", stored.hash),

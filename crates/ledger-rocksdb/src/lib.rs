@@ -735,6 +735,48 @@ impl LedgerStore for RocksStore {
         }
     }
 
+    fn events_from(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut events = Vec::with_capacity(limit.min(4096));
+        let mut expected = Some(from);
+        let mut bad = None;
+        self.scan_entries(CF_EVENTS, &[], &from.to_be_bytes(), |key, value| {
+            let Some(sequence) = expected.filter(|_| events.len() < limit) else {
+                return false;
+            };
+            if key != sequence.to_be_bytes() {
+                return false; // a gap: the caller sees where the run stops
+            }
+            match decode_envelope(sequence, value) {
+                Ok(event) => events.push(event),
+                Err(e) => {
+                    bad = Some(e);
+                    return false;
+                }
+            }
+            expected = sequence.checked_add(1);
+            true
+        })?;
+        match bad {
+            Some(e) => Err(e),
+            None => Ok(events),
+        }
+    }
+
+    fn sequences_of(&self, hashes: &[EventHash]) -> Result<Vec<Option<u64>>, StoreError> {
+        self.db
+            .batched_multi_get_cf(
+                self.cf(CF_BY_HASH),
+                hashes.iter().map(|h| h.as_bytes()),
+                false,
+            )
+            .into_iter()
+            .map(|value| match value.map_err(io)? {
+                None => Ok(None),
+                Some(value) => read_u64(&value, "by_hash value").map(Some),
+            })
+            .collect()
+    }
+
     fn lot_events(
         &self,
         lot_id: &LotId,

@@ -30,6 +30,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@cases $make;
             empty_store_is_empty,
             committed_events_read_back,
+            events_and_hashes_read_in_bulk,
             commit_must_continue_the_log,
             rejected_commit_writes_nothing,
             lot_events_page_in_order,
@@ -210,6 +211,32 @@ pub fn committed_events_read_back(store: &dyn LedgerStore) {
     }
     assert_eq!(store.event(2).unwrap(), None);
     assert_eq!(store.event(u64::MAX).unwrap(), None);
+}
+
+/// Runs of events and batches of hashes read back as one at a time would.
+pub fn events_and_hashes_read_in_bulk(store: &dyn LedgerStore) {
+    assert!(store.events_from(0, 10).unwrap().is_empty());
+    assert_eq!(store.sequences_of(&[]).unwrap(), Vec::<Option<u64>>::new());
+    let group = CommitGroup {
+        events: (0..5)
+            .map(|i| new_event(i, &["L1"], &[party_id(1)], 1_000 + i as i64, &[]))
+            .collect(),
+        ..CommitGroup::default()
+    };
+    store.commit(&group).unwrap();
+    let all: Vec<StoredEvent> = group.events.iter().map(|e| e.event.clone()).collect();
+    assert_eq!(store.events_from(0, 10).unwrap(), all);
+    assert_eq!(store.events_from(0, 5).unwrap(), all);
+    assert_eq!(store.events_from(1, 3).unwrap(), all[1..4]);
+    assert_eq!(store.events_from(4, 3).unwrap(), all[4..]);
+    assert!(store.events_from(5, 3).unwrap().is_empty());
+    assert!(store.events_from(2, 0).unwrap().is_empty());
+    assert!(store.events_from(u64::MAX, 3).unwrap().is_empty());
+    let hashes = [hash_of(3), hash_of(99), hash_of(0), hash_of(3)];
+    assert_eq!(
+        store.sequences_of(&hashes).unwrap(),
+        vec![Some(3), None, Some(0), Some(3)]
+    );
 }
 
 /// A group that skips or repeats a sequence number is refused as a conflict.

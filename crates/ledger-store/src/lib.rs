@@ -191,6 +191,25 @@ pub trait LedgerStore: Send + Sync {
     fn event(&self, sequence: u64) -> Result<Option<StoredEvent>, StoreError>;
     /// The sequence number of the event with this hash.
     fn sequence_of(&self, hash: &EventHash) -> Result<Option<u64>, StoreError>;
+    /// The events from `from` on, in order, at most `limit`, read in one pass: what
+    /// [`LedgerStore::event`] gives for `from`, `from + 1`, ..., stopping before the
+    /// first sequence number that has no event (the end of the log, or a gap).
+    fn events_from(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut events = Vec::with_capacity(limit.min(4096));
+        let mut next = Some(from);
+        while let Some(sequence) = next.filter(|_| events.len() < limit) {
+            match self.event(sequence)? {
+                Some(event) => events.push(event),
+                None => break,
+            }
+            next = sequence.checked_add(1);
+        }
+        Ok(events)
+    }
+    /// [`LedgerStore::sequence_of`] of each hash, in the same order, in one call.
+    fn sequences_of(&self, hashes: &[EventHash]) -> Result<Vec<Option<u64>>, StoreError> {
+        hashes.iter().map(|hash| self.sequence_of(hash)).collect()
+    }
     /// Sequence numbers of the lot's events, ascending, after `after` (exclusive), at most `limit`.
     fn lot_events(
         &self,
