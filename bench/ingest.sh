@@ -10,7 +10,9 @@
 # then the node's peak resident memory and its bytes on disk per event.
 # The load generator signs every event before each phase, and shares the machine's cores
 # with the node. Usage: bench/ingest.sh [EVENTS] [extra loadgen flags...]
-# AT_FRACTION= (empty) skips the 80% phase; NODE_FLAGS adds ledger-node flags.
+# AT_FRACTION= (empty) skips the 80% phase; NODE_FLAGS adds ledger-node flags; AUDIT=1
+# then stops the node and audits the whole ledger with `foodtrace audit` (RocksDB, same
+# disk), reporting its rate against the bounds measured at the start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-500000}
@@ -37,4 +39,21 @@ GRPC="http://$(grep -o 'grpc=[0-9.:]*' "$WORK/node.log" | head -1 | cut -d= -f2)
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
 "$BIN/foodtrace" loadgen --server "$GRPC" --key "$WORK/authority.key" --as "$AUTHORITY" \
     --events "$EVENTS" ${FRACTION:+--at-fraction $FRACTION} --bounds --bounds-dir "$WORK" \
-    --node-pid "$NODE" --node-data-dir "$WORK/data" "$@"
+    --node-pid "$NODE" --node-data-dir "$WORK/data" "$@" | tee "$WORK/loadgen.log"
+
+if [ -n "${AUDIT:-}" ]; then
+    kill $NODE; wait $NODE 2>/dev/null || true; NODE=""
+    START=$(date +%s.%N)
+    RESULT=$("$BIN/foodtrace" audit --data-dir "$WORK/data" 2>"$WORK/audit.err" | tail -1) ||
+        { cat "$WORK/audit.err"; exit 1; }
+    END=$(date +%s.%N)
+    echo "${RESULT%% root *}"
+    bound() { grep -F "$1" "$WORK/loadgen.log" | head -1 | awk -F'|' '{gsub(/ /, "", $3); print $3}'; }
+    RULE=$(bound "ledger rule, batches of 512, all cores")
+    ISSUE=$(bound "(the issue's bound)")
+    EVENTS_AUDITED=$(echo "$RESULT" | awk '{print $2}')
+    awk -v n="$EVENTS_AUDITED" -v s="$START" -v e="$END" -v rule="$RULE" -v issue="$ISSUE" 'BEGIN {
+        rate = n / (e - s);
+        printf "audit over RocksDB: %d events in %.2f s: %.0f events/s; %.3f of the rule'"'"'s batch bound, %.3f of ed25519-dalek'"'"'s (the issue'"'"'s)\n", n, e - s, rate, rate / rule, rate / issue
+    }'
+fi

@@ -8,10 +8,13 @@
 //! is checked: its signature (with the verifier key given) and its root against the
 //! rebuilt tree. The first problem found is reported with its sequence number.
 //!
-//! Admission is replayed in order on one thread with the signature checks deferred
-//! ([`admit_deferring_signature`] names the key each signature must verify under); the
-//! signatures themselves are verified by one worker per core, in batches (by the rule
-//! the writer applies, `ledger_core::signature`), while the replay goes on. The earliest failure of either kind wins.
+//! Events are read in runs ([`LedgerStore::events_from`]) with their hash-index entries
+//! in one batch ([`LedgerStore::sequences_of`]). Admission is replayed in order on one
+//! thread, into a state that holds only what admission reads (`ReplayState`), with the
+//! signature checks deferred ([`admit_deferring_signature`] names the key each signature
+//! must verify under); the signatures themselves are verified by one worker per core, in
+//! batches (by the rule the writer applies, `ledger_core::signature`), while the replay
+//! goes on. The earliest failure of either kind wins.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -330,7 +333,8 @@ pub const RECENT_EVENTS: usize = 65_536;
 /// An older event that an event links to is read back from `source` through its hash
 /// index, and used only if it comes before the event being replayed and its body hashes
 /// to the hash asked for. (Every event before that one has had its own entry in the
-/// index checked by [`stored_event`], so the index cannot hide one of them.)
+/// index checked as it was read ([`check_indexed`]), so the index cannot hide one of
+/// them.)
 struct ReplayState<'a> {
     source: &'a dyn LedgerStore,
     /// The sequence number of the event being replayed: the ledger so far ends before it.
