@@ -6,8 +6,9 @@
 //! process serves the query API over HTTP.
 //!
 //! The library exposes what the binary and the tests share: [`Ledger`] (the writer
-//! handle), [`serve`] (gRPC on a bound listener until shutdown), [`Node`] (open a data
-//! directory, initialize it, serve gRPC and HTTP) and [`initialize`] (the genesis event).
+//! handle), [`serve`] and [`serve_with`] (gRPC on a bound listener until shutdown),
+//! [`open_ledger`] (open a data directory), [`run`] (serve gRPC and HTTP together),
+//! [`initialize`] (the genesis event) and [`audit`] (re-verify a whole ledger).
 //! `main.rs` only parses arguments, sets up logging, binds and waits for a signal.
 
 pub mod audit;
