@@ -23,7 +23,7 @@ cargo build --release -q -p ledger-node -p foodtrace-cli
 BIN=${CARGO_TARGET_DIR:-target}/release
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/foodtrace-ingest-bench.XXXXXX")
 NODE=""
-trap 'kill $NODE 2>/dev/null; wait $NODE 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'kill $NODE 2>/dev/null || true; wait $NODE 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 AUTHORITY=11210112MB00000017
 "$BIN/foodtrace" keygen --out "$WORK/authority.key" >/dev/null
