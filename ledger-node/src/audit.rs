@@ -16,7 +16,6 @@
 //! batches (by the rule the writer applies, `ledger_core::signature`), while the replay
 //! goes on. The earliest failure of either kind wins.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
@@ -28,9 +27,8 @@ use ledger_core::checkpoint::LogVerifier;
 use ledger_core::contract::event_hash;
 use ledger_core::ids::{EventHash, KeyId, LotId, PartyId};
 use ledger_core::merkle::{MemTree, TreeHash, leaf_hash};
-use ledger_core::model::PartyRole;
 use ledger_core::signature::{KeyCache, SignatureCheck, verify_batch_with};
-use ledger_core::state::{LotRecord, PartyRecord};
+use ledger_core::state::{LotRecord, MemState, PartyRecord};
 use ledger_proto::{decode_signed_event, pb};
 use ledger_store::{LedgerStore, StoreTree, StoredCheckpoint, StoredEvent};
 
@@ -349,9 +347,8 @@ struct ReplayState<'a> {
     /// Their sequence numbers by hash. (Keys are BLAKE3 hashes, so a fast hash will do.)
     recent_by_hash: rustc_hash::FxHashMap<EventHash, u64>,
     recent_capacity: usize,
-    lots: HashMap<LotId, LotRecord>,
-    parties: HashMap<PartyId, PartyRecord>,
-    authority: Option<PartyId>,
+    /// The registry and the lots.
+    state: MemState,
 }
 
 impl<'a> ReplayState<'a> {
@@ -363,23 +360,13 @@ impl<'a> ReplayState<'a> {
             recent: Vec::new(),
             recent_by_hash: rustc_hash::FxHashMap::default(),
             recent_capacity: recent_events.max(1),
-            lots: HashMap::new(),
-            parties: HashMap::new(),
-            authority: None,
+            state: MemState::default(),
         }
     }
 
     /// Takes in an admitted event and the state it changes.
     fn admitted(&mut self, hash: EventHash, event: ViewedEvent, changes: StateChanges) {
-        if let Some(lot) = changes.new_lot {
-            self.lots.insert(lot.lot_id.clone(), lot);
-        }
-        if let Some(party) = changes.party {
-            if party.role == PartyRole::Authority {
-                self.authority = Some(party.party_id.clone());
-            }
-            self.parties.insert(party.party_id.clone(), party);
-        }
+        self.state.apply(changes);
         let sequence = event.sequence;
         self.next = sequence + 1;
         self.replaying = None;
@@ -397,15 +384,15 @@ impl<'a> ReplayState<'a> {
 
 impl LedgerView for ReplayState<'_> {
     fn authority(&self) -> Result<Option<PartyId>, LookupError> {
-        Ok(self.authority.clone())
+        Ok(self.state.authority().cloned())
     }
 
     fn party(&self, party_id: &PartyId) -> Result<Option<PartyRecord>, LookupError> {
-        Ok(self.parties.get(party_id).cloned())
+        Ok(self.state.party(party_id).cloned())
     }
 
     fn lot(&self, lot_id: &LotId) -> Result<Option<LotRecord>, LookupError> {
-        Ok(self.lots.get(lot_id).cloned())
+        Ok(self.state.lot(lot_id).cloned())
     }
 
     fn event(&self, hash: &EventHash) -> Result<Option<ViewedEvent>, LookupError> {

@@ -17,7 +17,7 @@ use ed25519_dalek::SigningKey;
 use ledger_core::admission::{Admission, ViewedEvent, admit, admit_deferring_signature};
 use ledger_core::ids::{EventHash, LotId, PartyId};
 use ledger_core::model::PartyRole;
-use ledger_core::state::{LotRecord, PartyRecord};
+use ledger_core::state::{LotRecord, MemState, PartyRecord};
 use ledger_core::{LedgerView, LookupError};
 use ledger_proto::{decode_signed_event, pb};
 
@@ -51,9 +51,7 @@ pub fn history() -> Vec<pb::SignedEvent> {
 /// A ledger's state in memory: what admission reads.
 #[derive(Default)]
 pub struct MemView {
-    authority: Option<PartyId>,
-    parties: HashMap<PartyId, PartyRecord>,
-    lots: HashMap<LotId, LotRecord>,
+    state: MemState,
     events: HashMap<EventHash, ViewedEvent>,
     /// The sequence number the next event gets.
     pub next: u64,
@@ -61,13 +59,13 @@ pub struct MemView {
 
 impl LedgerView for MemView {
     fn authority(&self) -> Result<Option<PartyId>, LookupError> {
-        Ok(self.authority.clone())
+        Ok(self.state.authority().cloned())
     }
     fn party(&self, party_id: &PartyId) -> Result<Option<PartyRecord>, LookupError> {
-        Ok(self.parties.get(party_id).cloned())
+        Ok(self.state.party(party_id).cloned())
     }
     fn lot(&self, lot_id: &LotId) -> Result<Option<LotRecord>, LookupError> {
-        Ok(self.lots.get(lot_id).cloned())
+        Ok(self.state.lot(lot_id).cloned())
     }
     fn event(&self, hash: &EventHash) -> Result<Option<ViewedEvent>, LookupError> {
         Ok(self.events.get(hash).cloned())
@@ -83,15 +81,7 @@ pub fn ledger() -> &'static MemView {
             let event = decode_signed_event(wire).expect("the history decodes");
             match admit(&view, &event, view.next, now()) {
                 Ok(Admission::New(changes)) => {
-                    if let Some(lot) = changes.new_lot {
-                        view.lots.insert(lot.lot_id.clone(), lot);
-                    }
-                    if let Some(party) = changes.party {
-                        if party.role == PartyRole::Authority {
-                            view.authority = Some(party.party_id.clone());
-                        }
-                        view.parties.insert(party.party_id.clone(), party);
-                    }
+                    view.state.apply(changes);
                     view.events.insert(
                         event.hash(),
                         ViewedEvent {

@@ -56,13 +56,7 @@ fn signatures(c: &mut Criterion) {
     let keys: Vec<SigningKey> = (0..64u8)
         .map(|i| SigningKey::from_bytes(&[i; 32]))
         .collect();
-    let bodies: Vec<Vec<u8>> = (0..512u32)
-        .map(|i| {
-            let mut body = body.clone();
-            body.extend_from_slice(&i.to_le_bytes());
-            body
-        })
-        .collect();
+    let bodies = numbered_bodies(&body, 512);
     let signed = sign_round_robin(&keys, &bodies);
     let checks = checks_of(&signed, &bodies);
     let mut group = c.benchmark_group("verify_batch");
@@ -113,13 +107,7 @@ fn signatures(c: &mut Criterion) {
             SigningKey::from_bytes(&seed)
         })
         .collect();
-    let bodies: Vec<Vec<u8>> = (0..4096u32)
-        .map(|i| {
-            let mut body = body.clone();
-            body.extend_from_slice(&i.to_le_bytes());
-            body
-        })
-        .collect();
+    let bodies = numbered_bodies(&body, 4096);
     let signed = sign_round_robin(&keys, &bodies);
     let checks = checks_of(&signed, &bodies);
     let mut cache = KeyCache::new(4096);
@@ -131,6 +119,17 @@ fn signatures(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// `n` distinct bodies: `body` followed by its number.
+fn numbered_bodies(body: &[u8], n: u32) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut numbered = body.to_vec();
+            numbered.extend_from_slice(&i.to_le_bytes());
+            numbered
+        })
+        .collect()
 }
 
 /// Each body signed by the keys in turn: (public key, signature).

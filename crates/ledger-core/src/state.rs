@@ -106,3 +106,43 @@ impl LotRecord {
         }
     }
 }
+
+/// The registry and the lots in memory, built by applying what each admitted event
+/// changes ([`crate::admission::StateChanges`]): the state admission reads besides the
+/// events, for a replay or a test where no store holds it.
+#[derive(Debug, Clone, Default)]
+pub struct MemState {
+    authority: Option<PartyId>,
+    parties: std::collections::HashMap<PartyId, PartyRecord>,
+    lots: std::collections::HashMap<LotId, LotRecord>,
+}
+
+impl MemState {
+    /// Takes in what an admitted event changes.
+    pub fn apply(&mut self, changes: crate::admission::StateChanges) {
+        if let Some(lot) = changes.new_lot {
+            self.lots.insert(lot.lot_id.clone(), lot);
+        }
+        if let Some(party) = changes.party {
+            if party.role == PartyRole::Authority {
+                self.authority = Some(party.party_id.clone());
+            }
+            self.parties.insert(party.party_id.clone(), party);
+        }
+    }
+
+    /// The authority, once its registration is applied.
+    pub fn authority(&self) -> Option<&PartyId> {
+        self.authority.as_ref()
+    }
+
+    /// A party's registry entry.
+    pub fn party(&self, party_id: &PartyId) -> Option<&PartyRecord> {
+        self.parties.get(party_id)
+    }
+
+    /// A lot.
+    pub fn lot(&self, lot_id: &LotId) -> Option<&LotRecord> {
+        self.lots.get(lot_id)
+    }
+}

@@ -1,9 +1,41 @@
 //! Hostile input to the decoder: it refuses, it never panics, and what it accepts
 //! round-trips to the same bytes.
 
+use ledger_core::{Refusal, SignedEvent};
 use ledger_proto::{decode_signed_event, encode_body, pb};
 use proptest::prelude::*;
 use prost::Message;
+
+/// A body of `kind` by the tests' party, key and time.
+fn body_of(kind: pb::event_body::Kind) -> pb::EventBody {
+    pb::EventBody {
+        version: 1,
+        signer_party_id: "91210112MA0000001W".into(),
+        key_id: "cf924cf21da75562".into(),
+        occurred_at: "2026-11-28T06:30:00+08:00".into(),
+        kind: Some(kind),
+    }
+}
+
+/// Decodes `body` with a signature of zeros (the decoder checks only its length).
+fn decode(body: &pb::EventBody) -> Result<SignedEvent, Refusal> {
+    decode_signed_event(pb::SignedEvent {
+        body: body.encode_to_vec(),
+        signature: vec![0; 64],
+    })
+}
+
+/// A shipment of `amount` kg of LOT-1.
+fn shipment(amount: &str) -> pb::event_body::Kind {
+    pb::event_body::Kind::Ship(pb::Shipment {
+        lot_id: "LOT-1".into(),
+        quantity: Some(pb::Quantity {
+            amount: amount.into(),
+            unit: "kg".into(),
+        }),
+        ..Default::default()
+    })
+}
 
 proptest! {
     #[test]
@@ -43,45 +75,24 @@ proptest! {
 
 #[test]
 fn control_characters_and_overlong_texts_are_refused_by_field() {
-    let mut wire = pb::EventBody {
-        version: 1,
-        signer_party_id: "91210112MA0000001W".into(),
-        key_id: "cf924cf21da75562".into(),
-        occurred_at: "2026-11-28T06:30:00+08:00".into(),
-        kind: Some(pb::event_body::Kind::Recall(pb::Recall {
-            lot_id: "L1".into(),
-            reason: "bad\u{7}".into(),
-            severity: 1,
-        })),
-    };
-    let refusal = decode_signed_event(pb::SignedEvent {
-        body: wire.encode_to_vec(),
-        signature: vec![0; 64],
-    })
-    .unwrap_err();
+    let mut wire = body_of(pb::event_body::Kind::Recall(pb::Recall {
+        lot_id: "L1".into(),
+        reason: "bad\u{7}".into(),
+        severity: 1,
+    }));
     assert_eq!(
-        refusal.to_string(),
+        decode(&wire).unwrap_err().to_string(),
         "body.recall.reason: holds the control character \"\\\\u{7}\""
     );
     if let Some(pb::event_body::Kind::Recall(recall)) = wire.kind.as_mut() {
         recall.reason = "很".repeat(2001);
     }
-    let refusal = decode_signed_event(pb::SignedEvent {
-        body: wire.encode_to_vec(),
-        signature: vec![0; 64],
-    })
-    .unwrap_err();
     assert_eq!(
-        refusal.to_string(),
+        decode(&wire).unwrap_err().to_string(),
         "body.recall.reason: is 2001 characters long, at most 2000 allowed"
     );
     wire.kind = None;
-    let refusal = decode_signed_event(pb::SignedEvent {
-        body: wire.encode_to_vec(),
-        signature: vec![0; 64],
-    })
-    .unwrap_err();
-    assert_eq!(refusal.field, "body.kind");
+    assert_eq!(decode(&wire).unwrap_err().field, "body.kind");
 }
 
 /// Quantities and times at and past every edge: zero, negative, overflowing, exponent
@@ -164,25 +175,7 @@ fn zero_negative_and_overflowing_quantities_are_refused_naming_the_amount() {
         "NaN",
         "79228162514264337593543950336",
     ] {
-        let wire = pb::EventBody {
-            version: 1,
-            signer_party_id: "91210112MA0000001W".into(),
-            key_id: "cf924cf21da75562".into(),
-            occurred_at: "2026-11-28T06:30:00+08:00".into(),
-            kind: Some(pb::event_body::Kind::Ship(pb::Shipment {
-                lot_id: "LOT-1".into(),
-                quantity: Some(pb::Quantity {
-                    amount: amount.into(),
-                    unit: "kg".into(),
-                }),
-                ..Default::default()
-            })),
-        };
-        let refusal = decode_signed_event(pb::SignedEvent {
-            body: wire.encode_to_vec(),
-            signature: vec![0; 64],
-        })
-        .expect_err(amount);
+        let refusal = decode(&body_of(shipment(amount))).expect_err(amount);
         assert_eq!(
             refusal.field, "body.ship.quantity.amount",
             "{amount}: {refusal}"
@@ -192,31 +185,11 @@ fn zero_negative_and_overflowing_quantities_are_refused_naming_the_amount() {
 
 #[test]
 fn a_time_or_amount_the_ledger_would_write_another_way_is_refused_saying_how() {
-    let body = |occurred_at: &str, amount: &str| {
-        pb::EventBody {
-            version: 1,
-            signer_party_id: "91210112MA0000001W".into(),
-            key_id: "cf924cf21da75562".into(),
-            occurred_at: occurred_at.into(),
-            kind: Some(pb::event_body::Kind::Ship(pb::Shipment {
-                lot_id: "LOT-1".into(),
-                quantity: Some(pb::Quantity {
-                    amount: amount.into(),
-                    unit: "kg".into(),
-                }),
-                ..Default::default()
-            })),
-        }
-        .encode_to_vec()
+    let body = |occurred_at: &str, amount: &str| pb::EventBody {
+        occurred_at: occurred_at.into(),
+        ..body_of(shipment(amount))
     };
-    let refusal = |body: Vec<u8>| {
-        decode_signed_event(pb::SignedEvent {
-            body,
-            signature: vec![0; 64],
-        })
-        .expect_err("refused")
-        .to_string()
-    };
+    let refusal = |body: pb::EventBody| decode(&body).expect_err("refused").to_string();
     assert_eq!(
         refusal(body("2026-11-28T06:30:00Z", "5")),
         "body.occurred_at: '2026-11-28T06:30:00Z' is not written the ledger's one way: write 2026-11-28T06:30:00+00:00"
@@ -241,25 +214,14 @@ fn a_refusal_inside_a_list_names_the_item_by_its_index() {
         }),
         input_event: vec![7; 32],
     };
-    let transform = |inputs: Vec<pb::TransformInput>| pb::EventBody {
-        version: 1,
-        signer_party_id: "91210112MA0000001W".into(),
-        key_id: "cf924cf21da75562".into(),
-        occurred_at: "2026-11-28T06:30:00+08:00".into(),
-        kind: Some(pb::event_body::Kind::Transform(pb::Transform {
+    let transform = |inputs: Vec<pb::TransformInput>| {
+        body_of(pb::event_body::Kind::Transform(pb::Transform {
             transform_kind: 1,
             inputs,
             output: None,
-        })),
+        }))
     };
-    let field = |wire: pb::EventBody| {
-        decode_signed_event(pb::SignedEvent {
-            body: wire.encode_to_vec(),
-            signature: vec![0; 64],
-        })
-        .expect_err("refused")
-        .field
-    };
+    let field = |wire: pb::EventBody| decode(&wire).expect_err("refused").field;
     assert_eq!(
         field(transform(vec![input("LOT-1", "5"), input("", "5")])),
         "body.transform.inputs[1].lot_id"
@@ -280,24 +242,12 @@ fn a_refusal_inside_a_list_names_the_item_by_its_index() {
 
 #[test]
 fn fields_out_of_order_are_refused_as_not_canonical_though_every_value_is_good() {
-    let whole = pb::EventBody {
-        version: 1,
-        signer_party_id: "91210112MA0000001W".into(),
-        key_id: "cf924cf21da75562".into(),
-        occurred_at: "2026-11-28T06:30:00+08:00".into(),
-        kind: Some(pb::event_body::Kind::Recall(pb::Recall {
-            lot_id: "L1".into(),
-            reason: "found bad".into(),
-            severity: 1,
-        })),
-    };
-    let decode = |body: Vec<u8>| {
-        decode_signed_event(pb::SignedEvent {
-            body,
-            signature: vec![0; 64],
-        })
-    };
-    assert!(decode(whole.encode_to_vec()).is_ok());
+    let whole = body_of(pb::event_body::Kind::Recall(pb::Recall {
+        lot_id: "L1".into(),
+        reason: "found bad".into(),
+        severity: 1,
+    }));
+    assert!(decode(&whole).is_ok());
     // The version (field 1) written last: the same fields, the same length, another order.
     let version_only = pb::EventBody {
         version: 1,
@@ -310,8 +260,13 @@ fn fields_out_of_order_are_refused_as_not_canonical_though_every_value_is_good()
     let mut reordered = rest.encode_to_vec();
     reordered.extend(version_only.encode_to_vec());
     assert_eq!(reordered.len(), whole.encode_to_vec().len());
+    let refusal = decode_signed_event(pb::SignedEvent {
+        body: reordered,
+        signature: vec![0; 64],
+    })
+    .expect_err("refused");
     assert_eq!(
-        decode(reordered).expect_err("refused").to_string(),
+        refusal.to_string(),
         "body: is not in canonical encoding (fields out of order, default values written, or unknown fields)"
     );
 }
