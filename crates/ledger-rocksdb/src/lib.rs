@@ -249,6 +249,10 @@ impl RocksStore {
         // The WAL holds what the memtables have not flushed yet; past this, RocksDB
         // flushes the column families that keep the oldest log alive.
         db_options.set_max_total_wal_size(2 * memtables as u64);
+        // Flushes and compactions write their tables out to the disk a megabyte at a
+        // time as they go, instead of leaving it all to one sync at the end: a burst of
+        // tens of megabytes written back at once would hold up the commits' WAL syncs.
+        db_options.set_bytes_per_sync(1 << 20);
         let cache = rocksdb::Cache::new_lru_cache(options.block_cache_bytes);
         // Index and filter blocks live in the block cache, so their memory is bounded
         // too; partitioned, so a lookup loads only the partitions it needs (a whole
