@@ -74,13 +74,7 @@ fn signatures(c: &mut Criterion) {
     // each by a key of its own. ed25519-zebra's batch verifier (the baseline: what
     // `verify_batch` was), `verify_batch` (the same equation, keys decompressed in each
     // batch), and `verify_batch_with` a cache that kept the keys from earlier batches.
-    let keys: Vec<SigningKey> = (0..256u32)
-        .map(|i| {
-            let mut seed = [7u8; 32];
-            seed[..4].copy_from_slice(&i.to_le_bytes());
-            SigningKey::from_bytes(&seed)
-        })
-        .collect();
+    let keys = distinct_keys(7, 256);
     let signed = sign_round_robin(&keys, &bodies[..256]);
     let checks = checks_of(&signed, &bodies);
     let mut group = c.benchmark_group("verify_batch_256_keys");
@@ -100,13 +94,7 @@ fn signatures(c: &mut Criterion) {
     // The cost of a signature by the size of the batch, keys kept (1,000 signers, as in
     // the load generator's workload): what the writer's halves of a group (256) and the
     // audit's chunks (4,096) pay.
-    let keys: Vec<SigningKey> = (0..1000u32)
-        .map(|i| {
-            let mut seed = [9u8; 32];
-            seed[..4].copy_from_slice(&i.to_le_bytes());
-            SigningKey::from_bytes(&seed)
-        })
-        .collect();
+    let keys = distinct_keys(9, 1000);
     let bodies = numbered_bodies(&body, 4096);
     let signed = sign_round_robin(&keys, &bodies);
     let checks = checks_of(&signed, &bodies);
@@ -119,6 +107,17 @@ fn signatures(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// `n` distinct keys: seeds of `fill` bytes, each starting with its number.
+fn distinct_keys(fill: u8, n: u32) -> Vec<SigningKey> {
+    (0..n)
+        .map(|i| {
+            let mut seed = [fill; 32];
+            seed[..4].copy_from_slice(&i.to_le_bytes());
+            SigningKey::from_bytes(&seed)
+        })
+        .collect()
 }
 
 /// `n` distinct bodies: `body` followed by its number.
