@@ -8,8 +8,11 @@
 //! is checked: its signature (with the verifier key given) and its root against the
 //! rebuilt tree. The first problem found is reported with its sequence number.
 //!
-//! Events are read in runs ([`LedgerStore::events_from`]) with their hash-index entries
-//! in one batch ([`LedgerStore::sequences_of`]). Admission is replayed in order on one
+//! Events are read in runs ([`LedgerStore::events_from`]); each is hashed once, when it
+//! is decoded. The hash index is checked as a whole after the replay, in one scan
+//! ([`LedgerStore::scan_hash_index`]) against the hashes the replay kept (32 bytes an
+//! event); only if the scan finds a fault are the events' entries looked up one by one,
+//! to name the first event it concerns. Admission is replayed in order on one
 //! thread, into a state that holds only what admission reads (`ReplayState`), with the
 //! signature checks deferred ([`admit_deferring_signature`] names the key each signature
 //! must verify under); the signatures themselves are verified by one worker per core, in
@@ -29,7 +32,7 @@ use ledger_core::ids::{EventHash, KeyId, LotId, PartyId};
 use ledger_core::merkle::{MemTree, TreeHash, leaf_hash};
 use ledger_core::signature::{KeyCache, SignatureCheck, verify_batch_with};
 use ledger_core::state::{LotRecord, MemState, PartyRecord};
-use ledger_proto::{decode_signed_event, pb};
+use ledger_proto::{decode_signed_event_or_return, pb};
 use ledger_store::{LedgerStore, StoreTree, StoredCheckpoint, StoredEvent};
 
 use crate::view::decode_stored;
@@ -172,6 +175,7 @@ pub fn audit_keeping_recent(
     };
     let (chunks, chunks_rx) = mpsc::sync_channel::<Vec<Deferred>>(2 * n_workers);
     let chunks_rx = Mutex::new(chunks_rx);
+    let mut replayed_hashes = Vec::new();
     let replayed = std::thread::scope(|scope| {
         for _ in 0..n_workers {
             scope.spawn(|| {
@@ -193,6 +197,7 @@ pub fn audit_keeping_recent(
             progress,
             chunks,
             &first_bad,
+            &mut replayed_hashes,
         )
     });
     let bad_signature = first_bad
@@ -203,13 +208,80 @@ pub fn audit_keeping_recent(
         Some(AuditFailure::Event { sequence, .. }) => *sequence,
         _ => u64::MAX,
     };
+    let replay_sequence = match &replayed {
+        Err(AuditFailure::Event { sequence, .. }) => *sequence,
+        _ => u64::MAX,
+    };
+    // The index is checked for the events before the first failure found so far (the
+    // replay stops at its first): a fault in their entries comes first.
+    let checked = replayed_hashes
+        .len()
+        .min(usize::try_from(replay_sequence.min(bad_sequence)).unwrap_or(usize::MAX));
+    let whole_log = match &replayed {
+        Ok(report) => report.n_events == checked as u64,
+        Err(_) => false,
+    };
+    let index = check_hash_index(source, &replayed_hashes[..checked], whole_log);
+    if let Err(failure @ AuditFailure::Event { .. }) = index {
+        return Err(failure);
+    }
     match (replayed, bad_signature) {
         // A replay failure before the first bad signature is the first problem.
         (Err(AuditFailure::Event { sequence, problem }), _) if sequence < bad_sequence => {
             Err(AuditFailure::Event { sequence, problem })
         }
         (_, Some(bad)) => Err(bad),
+        (Ok(_), None) if index.is_err() => Err(index.unwrap_err()),
         (result, None) => result,
+    }
+}
+
+/// That the hash index places each of the first `hashes.len()` events, whose hashes
+/// these are, at its own sequence number; with `whole_log`, also that it holds nothing
+/// else. One scan of the index decides whether it does; only if it does not are the
+/// events looked up one by one, to name the first whose entry is wrong
+/// (`AuditFailure::Event`). An entry that names no event rightly, where every event's
+/// own entry is right, is `AuditFailure::Store`.
+fn check_hash_index(
+    source: &dyn LedgerStore,
+    hashes: &[EventHash],
+    whole_log: bool,
+) -> Result<(), AuditFailure> {
+    let store_error = |e: ledger_store::StoreError| AuditFailure::Store(e.to_string());
+    let n = hashes.len() as u64;
+    // Keys are unique and each right entry names a different event, so `right == n`
+    // means every event has its entry.
+    let mut right = 0u64;
+    let mut stray = None;
+    source
+        .scan_hash_index(&mut |hash, sequence| {
+            if sequence < n && hashes[sequence as usize] == *hash {
+                right += 1;
+            } else if sequence < n || whole_log {
+                stray.get_or_insert((*hash, sequence));
+            }
+            true
+        })
+        .map_err(store_error)?;
+    if right < n {
+        for (block, from) in hashes
+            .chunks(READ_BLOCK as usize)
+            .zip((0..).step_by(READ_BLOCK as usize))
+        {
+            let indexed = source.sequences_of(block).map_err(store_error)?;
+            for ((sequence, hash), indexed) in (from..).zip(block).zip(indexed) {
+                check_indexed(sequence, hash, indexed)?;
+            }
+        }
+    }
+    match stray {
+        Some((hash, sequence)) => Err(AuditFailure::Store(format!(
+            "the hash index places {hash} at {sequence}, where the log has {}",
+            hashes
+                .get(sequence as usize)
+                .map_or("no event".to_owned(), |there| format!("event {there}"))
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -222,6 +294,7 @@ fn replay(
     mut progress: impl FnMut(u64, u64),
     chunks: mpsc::SyncSender<Vec<Deferred>>,
     first_bad: &FirstBad,
+    hashes: &mut Vec<EventHash>,
 ) -> Result<AuditReport, AuditFailure> {
     let mut chunk = Vec::with_capacity(CHUNK);
     let store_error = |e: ledger_store::StoreError| AuditFailure::Store(e.to_string());
@@ -240,11 +313,19 @@ fn replay(
                 block.next().expect("at least one, or the failure")
             }
         }?;
-        let event = decode_signed_event(pb::SignedEvent {
+        let event = match decode_signed_event_or_return(pb::SignedEvent {
             body: stored.body,
             signature: stored.signature.to_vec(),
-        })
-        .map_err(|refusal| at(sequence, refusal.to_string()))?;
+        }) {
+            Ok(event) => event,
+            Err((refusal, returned)) => {
+                // Bytes changed since they were stored are the problem to name.
+                check_body(sequence, &stored.hash, event_hash(&returned.body))?;
+                return Err(at(sequence, refusal.to_string()));
+            }
+        };
+        check_body(sequence, &stored.hash, event.hash())?;
+        hashes.push(stored.hash);
         if first_bad.sequence.load(Ordering::SeqCst) < sequence {
             break; // a signature before this one is already known to be bad
         }
@@ -330,16 +411,17 @@ pub const RECENT_EVENTS: usize = 65_536;
 ///
 /// An older event that an event links to is read back from `source` through its hash
 /// index, and used only if it comes before the event being replayed and its body hashes
-/// to the hash asked for. (Every event before that one has had its own entry in the
-/// index checked as it was read ([`check_indexed`]), so the index cannot hide one of
-/// them.)
+/// to the hash asked for. (The index is checked after the replay for every event before
+/// the first failure ([`check_hash_index`]). So if it hides or misplaces an earlier
+/// event, making a later one fail here, that check names the earlier event, which wins.)
 struct ReplayState<'a> {
     source: &'a dyn LedgerStore,
     /// The sequence number of the event being replayed: the ledger so far ends before it.
     next: u64,
-    /// The hash of the event being replayed. The hash index places it at `next` (checked
-    /// before it is replayed), so no earlier event has it: admission's look-up of it
-    /// for duplicates needs no read.
+    /// The hash of the event being replayed. Admission's look-up of it for duplicates
+    /// answers "none" without a read: an earlier event with the same hash would need a
+    /// second entry under one key of the hash index, so [`check_hash_index`] names the
+    /// later of the two.
     replaying: Option<EventHash>,
     /// The last `recent_capacity` events admitted, decoded, each in the slot of its
     /// sequence number modulo `recent_capacity`, with its hash.
@@ -462,75 +544,70 @@ pub fn check_at_start(store: &dyn LedgerStore, verifier: &LogVerifier) -> Result
 const READ_BLOCK: u64 = 1024;
 
 /// Events `from`, `from + 1`, ... (at most [`READ_BLOCK`], and at most `left`), read in
-/// bulk, each checked as [`stored_event`] checks it, in order. A failure is the last
-/// item, so the events before it are replayed first; the result is never empty. If a
-/// bulk read fails, the first event is read alone, as [`stored_event`] reads it, so the
-/// failure is reported just as it would be one event at a time.
+/// bulk, in order; the replay checks each. A failure is the last item, so the events
+/// before it are replayed first; the result is never empty. If the bulk read fails or
+/// stops at once, event `from` is read alone, so the failure is reported just as it
+/// would be one event at a time.
 fn stored_events(
     store: &dyn LedgerStore,
     from: u64,
     left: u64,
 ) -> Vec<Result<StoredEvent, AuditFailure>> {
     let limit = usize::try_from(left.min(READ_BLOCK)).unwrap_or(1);
-    let block = match store.events_from(from, limit) {
-        Ok(block) if !block.is_empty() => block,
-        _ => return vec![stored_event(store, from)],
-    };
-    let hashes: Vec<EventHash> = block.iter().map(|stored| stored.hash).collect();
-    let Ok(indexed) = store.sequences_of(&hashes) else {
-        return vec![stored_event(store, from)];
-    };
-    let mut checked = Vec::with_capacity(block.len());
-    for (stored, indexed) in block.into_iter().zip(indexed) {
-        match check_body(&stored).and_then(|()| check_indexed(&stored, indexed)) {
-            Ok(()) => checked.push(Ok(stored)),
-            Err(failure) => {
-                checked.push(Err(failure));
-                break;
-            }
-        }
+    match store.events_from(from, limit) {
+        Ok(block) if !block.is_empty() => block.into_iter().map(Ok).collect(),
+        _ => vec![read_event(store, from)],
     }
-    checked
+}
+
+/// Event `sequence`, read alone.
+fn read_event(store: &dyn LedgerStore, sequence: u64) -> Result<StoredEvent, AuditFailure> {
+    store
+        .event(sequence)
+        .map_err(|e| at(sequence, e.to_string()))?
+        .ok_or_else(|| at(sequence, "is missing from the log"))
 }
 
 /// Event `sequence` as stored, once its stored hash matches its body and the hash index
 /// points back at it.
 fn stored_event(store: &dyn LedgerStore, sequence: u64) -> Result<StoredEvent, AuditFailure> {
-    let stored = store
-        .event(sequence)
-        .map_err(|e| at(sequence, e.to_string()))?
-        .ok_or_else(|| at(sequence, "is missing from the log"))?;
-    check_body(&stored)?;
+    let stored = read_event(store, sequence)?;
+    check_body(sequence, &stored.hash, event_hash(&stored.body))?;
     let indexed = store
         .sequence_of(&stored.hash)
         .map_err(|e| AuditFailure::Store(e.to_string()))?;
-    check_indexed(&stored, indexed)?;
+    check_indexed(sequence, &stored.hash, indexed)?;
     Ok(stored)
 }
 
-/// That `stored`'s body hashes to its stored hash.
-fn check_body(stored: &StoredEvent) -> Result<(), AuditFailure> {
-    let recomputed = event_hash(&stored.body);
-    if recomputed != stored.hash {
+/// That event `sequence`, stored under `stored_hash`, has a body that hashes to it
+/// (`recomputed`).
+fn check_body(
+    sequence: u64,
+    stored_hash: &EventHash,
+    recomputed: EventHash,
+) -> Result<(), AuditFailure> {
+    if recomputed != *stored_hash {
         return Err(at(
-            stored.sequence,
-            format!(
-                "its body hashes to {recomputed}, but it is stored as {}",
-                stored.hash
-            ),
+            sequence,
+            format!("its body hashes to {recomputed}, but it is stored as {stored_hash}"),
         ));
     }
     Ok(())
 }
 
-/// That the hash index, which gave `indexed` for `stored`'s hash, points back at it.
-fn check_indexed(stored: &StoredEvent, indexed: Option<u64>) -> Result<(), AuditFailure> {
-    let sequence = stored.sequence;
+/// That the hash index, which gave `indexed` for the hash of event `sequence`, points
+/// back at it.
+fn check_indexed(
+    sequence: u64,
+    hash: &EventHash,
+    indexed: Option<u64>,
+) -> Result<(), AuditFailure> {
     match indexed {
         Some(indexed) if indexed == sequence => Ok(()),
         other => Err(at(
             sequence,
-            format!("the hash index places event {} at {other:?}", stored.hash),
+            format!("the hash index places event {hash} at {other:?}"),
         )),
     }
 }

@@ -133,6 +133,12 @@ impl LedgerStore for FlakyStore {
     fn sequence_of(&self, hash: &ledger_core::EventHash) -> Result<Option<u64>, StoreError> {
         self.inner.sequence_of(hash)
     }
+    fn scan_hash_index(
+        &self,
+        visit: &mut dyn FnMut(&ledger_core::EventHash, u64) -> bool,
+    ) -> Result<(), StoreError> {
+        self.inner.scan_hash_index(visit)
+    }
     fn lot_events(
         &self,
         lot_id: &ledger_core::LotId,

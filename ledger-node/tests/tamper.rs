@@ -1,7 +1,8 @@
 //! Tamper, end to end: a real ledger in RocksDB, altered behind the node's back (a
-//! flipped byte, a deleted event, two events swapped); the audit names the first bad
-//! sequence number each time, and passes the untouched ledger. A node will not open a
-//! ledger whose tail or latest checkpoint is damaged, and says where.
+//! flipped byte, a deleted event, two events swapped, a wrong hash-index entry); the
+//! audit names the first bad sequence number each time, and passes the untouched
+//! ledger. A node will not open a ledger whose tail or latest checkpoint is damaged,
+//! and says where.
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use ledger_core::model::PartyRole;
 use ledger_node::audit::{AuditFailure, audit, audit_keeping_recent};
 use ledger_node::{AuthorityIdentity, DataDir, WriterConfig, initialize, open_ledger};
 use ledger_rocksdb::RocksStore;
+use ledger_store::LedgerStore;
 
 /// Writes genesis and a tiny district into `dir`; returns the log's verifier key and
 /// the number of events.
@@ -115,6 +117,52 @@ async fn the_audit_passes_a_clean_ledger_and_names_each_tampered_event() {
         (sequence, problem.as_str()),
         (75, "is missing from the log")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_checks_the_hash_index_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let (verifier_key, n_events) = build_ledger(dir.path()).await;
+    let hash_of = |sequence| {
+        let store = RocksStore::open_read_only(&DataDir::new(dir.path()).ledger()).unwrap();
+        store.event(sequence).unwrap().unwrap().hash
+    };
+    let (h50, h51) = (hash_of(50), hash_of(51));
+
+    // An event's entry missing, then pointing at another event: that event is named,
+    // before anything its absence makes fail later (events linking to it).
+    for (wrong, expected) in [(None, "None"), (Some(51), "Some(51)")] {
+        tamper(dir.path(), |t| t.set_hash_index(&h50, wrong));
+        let (sequence, problem) = failed_event(audit_dir(dir.path(), &verifier_key));
+        assert_eq!(
+            (sequence, problem),
+            (
+                50,
+                format!("the hash index places event {h50} at {expected}")
+            )
+        );
+    }
+    tamper(dir.path(), |t| t.set_hash_index(&h50, Some(50)));
+    assert_eq!(audit_dir(dir.path(), &verifier_key).unwrap(), n_events);
+
+    // An entry that belongs to no event, with every event's own entry right: placed at
+    // an event, and past the end of the log.
+    let stray = ledger_core::contract::event_hash(b"no such event");
+    for (at, there) in [
+        (51, format!("event {h51}")),
+        (n_events + 7, "no event".into()),
+    ] {
+        tamper(dir.path(), |t| t.set_hash_index(&stray, Some(at)));
+        match audit_dir(dir.path(), &verifier_key) {
+            Err(AuditFailure::Store(problem)) => assert_eq!(
+                problem,
+                format!("the hash index places {stray} at {at}, where the log has {there}")
+            ),
+            other => panic!("expected a store failure, got {other:?}"),
+        }
+        tamper(dir.path(), |t| t.set_hash_index(&stray, None));
+    }
+    assert_eq!(audit_dir(dir.path(), &verifier_key).unwrap(), n_events);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

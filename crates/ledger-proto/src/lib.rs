@@ -50,6 +50,23 @@ pub fn sign_body(body: &EventBody, key: &SigningKey) -> pb::SignedEvent {
 /// not in canonical encoding, a signature that is not 64 bytes, or any malformed field.
 /// It does not check the signature: that needs the registry, and is admission's job.
 pub fn decode_signed_event(event: pb::SignedEvent) -> Result<SignedEvent, Refusal> {
+    decode_signed_event_or_return(event).map_err(|(refusal, _)| refusal)
+}
+
+/// [`decode_signed_event`], giving the event back with a refusal: for a caller that
+/// has more to say about bytes that do not decode (the audit checks them against the
+/// hash they were stored under) without copying every event that does.
+pub fn decode_signed_event_or_return(
+    event: pb::SignedEvent,
+) -> Result<SignedEvent, (Refusal, pb::SignedEvent)> {
+    match check_signed_event(&event) {
+        Ok((body, signature)) => Ok(SignedEvent::from_decoded_parts(event.body, body, signature)),
+        Err(refusal) => Err((refusal, event)),
+    }
+}
+
+/// The checks of [`decode_signed_event`]: the decoded body and the signature.
+fn check_signed_event(event: &pb::SignedEvent) -> Result<(EventBody, [u8; 64]), Refusal> {
     let invalid =
         |field: &str, message: String| Refusal::new(RefusalCode::InvalidArgument, field, message);
     if event.body.is_empty() {
@@ -98,7 +115,7 @@ pub fn decode_signed_event(event: pb::SignedEvent) -> Result<SignedEvent, Refusa
             "is not in canonical form: a value is written differently from how the ledger writes it".into(),
         ));
     }
-    Ok(SignedEvent::from_decoded_parts(event.body, body, signature))
+    Ok((body, signature))
 }
 
 /// The gRPC status for a refusal; its message is the refusal's `field: message`.

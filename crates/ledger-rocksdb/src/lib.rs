@@ -781,6 +781,31 @@ impl LedgerStore for RocksStore {
             .collect()
     }
 
+    fn scan_hash_index(
+        &self,
+        visit: &mut dyn FnMut(&EventHash, u64) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut bad = None;
+        self.scan_entries(CF_BY_HASH, &[], &[], |key, value| {
+            let entry = EventHash::from_slice(key)
+                .map_err(|_| {
+                    corrupt(format!(
+                        "by_hash key: expected 32 bytes, found {}",
+                        key.len()
+                    ))
+                })
+                .and_then(|hash| Ok((hash, read_u64(value, "by_hash value")?)));
+            match entry {
+                Ok((hash, sequence)) => visit(&hash, sequence),
+                Err(e) => {
+                    bad = Some(e);
+                    false
+                }
+            }
+        })?;
+        bad.map_or(Ok(()), Err)
+    }
+
     fn lot_events(
         &self,
         lot_id: &LotId,
@@ -1084,6 +1109,23 @@ impl Tamper<'_> {
         let (value_a, value_b) = (self.read_event(a), self.read_event(b));
         self.write_event(a, value_b);
         self.write_event(b, value_a);
+    }
+
+    /// Sets the hash index's entry for `hash` to `sequence`, or deletes it (`None`).
+    pub fn set_hash_index(&self, hash: &EventHash, sequence: Option<u64>) {
+        let by_hash = self.0.cf(CF_BY_HASH);
+        match sequence {
+            Some(sequence) => self
+                .0
+                .db
+                .put_cf(by_hash, hash.as_bytes(), sequence.to_be_bytes())
+                .expect("write"),
+            None => self
+                .0
+                .db
+                .delete_cf(by_hash, hash.as_bytes())
+                .expect("delete"),
+        }
     }
 
     /// Flips one bit of the stored Merkle node `(level, index)` (level 2 or above: the

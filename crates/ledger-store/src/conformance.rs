@@ -213,7 +213,8 @@ pub fn committed_events_read_back(store: &dyn LedgerStore) {
     assert_eq!(store.event(u64::MAX).unwrap(), None);
 }
 
-/// Runs of events and batches of hashes read back as one at a time would.
+/// Runs of events and batches of hashes read back as one at a time would, and the
+/// whole hash index in one scan.
 pub fn events_and_hashes_read_in_bulk(store: &dyn LedgerStore) {
     assert!(store.events_from(0, 10).unwrap().is_empty());
     assert_eq!(store.sequences_of(&[]).unwrap(), Vec::<Option<u64>>::new());
@@ -237,6 +238,23 @@ pub fn events_and_hashes_read_in_bulk(store: &dyn LedgerStore) {
         store.sequences_of(&hashes).unwrap(),
         vec![Some(3), None, Some(0), Some(3)]
     );
+    let mut index = Vec::new();
+    store
+        .scan_hash_index(&mut |hash, sequence| {
+            index.push((*hash, sequence));
+            true
+        })
+        .unwrap();
+    index.sort_by_key(|&(_, sequence)| sequence);
+    assert_eq!(index, (0..5).map(|i| (hash_of(i), i)).collect::<Vec<_>>());
+    let mut visited = 0;
+    store
+        .scan_hash_index(&mut |_, _| {
+            visited += 1;
+            visited < 2
+        })
+        .unwrap();
+    assert_eq!(visited, 2, "the scan stops when asked");
 }
 
 /// A group that skips or repeats a sequence number is refused as a conflict.

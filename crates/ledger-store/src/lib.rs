@@ -210,6 +210,13 @@ pub trait LedgerStore: Send + Sync {
     fn sequences_of(&self, hashes: &[EventHash]) -> Result<Vec<Option<u64>>, StoreError> {
         hashes.iter().map(|hash| self.sequence_of(hash)).collect()
     }
+    /// Visits every entry of the hash index, `(hash, sequence)`, in no particular order,
+    /// until `visit` returns `false`; one pass, for checking the whole index at once
+    /// (the audit). An entry that does not decode is an error.
+    fn scan_hash_index(
+        &self,
+        visit: &mut dyn FnMut(&EventHash, u64) -> bool,
+    ) -> Result<(), StoreError>;
     /// Sequence numbers of the lot's events, ascending, after `after` (exclusive), at most `limit`.
     fn lot_events(
         &self,

@@ -141,6 +141,18 @@ impl LedgerStore for MemStore {
         Ok(self.read().by_hash.get(hash).copied())
     }
 
+    fn scan_hash_index(
+        &self,
+        visit: &mut dyn FnMut(&EventHash, u64) -> bool,
+    ) -> Result<(), StoreError> {
+        for (hash, sequence) in &self.read().by_hash {
+            if !visit(hash, *sequence) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn lot_events(
         &self,
         lot_id: &LotId,
