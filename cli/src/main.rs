@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc, as in the node: the audit allocates each event's parts on one thread and
+/// frees them on the verifying threads, which glibc's malloc serialises on an arena lock.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = foodtrace_cli::Cli::parse();
     match foodtrace_cli::run(cli, &mut std::io::stdout()) {
