@@ -566,6 +566,20 @@ async fn sigterm_answers_what_it_took_and_exits_zero() {
     let node = setup.node.take().expect("running");
     let status = node.exit_status(std::time::Duration::from_secs(60));
     assert!(status.success(), "exit status {status}");
+    // It flushed on the way out: a restart or an audit has no write-ahead log to replay.
+    let ledger_dir = ledger_node::DataDir::new(setup.data_dir()).ledger();
+    let log_bytes: u64 = std::fs::read_dir(&ledger_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".log"))
+        .map(|entry| entry.metadata().unwrap().len())
+        .sum();
+    assert_eq!(
+        log_bytes,
+        0,
+        "write-ahead log left in {}",
+        ledger_dir.display()
+    );
 
     // Everything acknowledged is there, and nothing that was not: the node answered
     // every event it took before it closed the streams.

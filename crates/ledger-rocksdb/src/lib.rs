@@ -991,6 +991,15 @@ impl LedgerStore for RocksStore {
         }
     }
 
+    /// Every column family's memtables written to tables, waiting until they are; the
+    /// write-ahead logs they kept alive are then deleted.
+    fn flush(&self) -> Result<(), StoreError> {
+        let cfs: Vec<&ColumnFamily> = ALL_CFS.iter().map(|name| self.cf(name)).collect();
+        let mut options = rocksdb::FlushOptions::default();
+        options.set_wait(true);
+        self.db.flush_cfs_opt(&cfs, &options).map_err(io)
+    }
+
     /// A RocksDB checkpoint: the tables hard-linked (copied across file systems), the
     /// memtables flushed first, so the copy opens without replaying a log. Each commit is
     /// one atomic batch, so the copy holds whole commits only.

@@ -100,6 +100,40 @@ fn everything_survives_a_reopen() {
     );
 }
 
+/// Bytes of write-ahead log in a RocksDB directory.
+fn log_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".log"))
+        .map(|entry| entry.metadata().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn a_flush_leaves_no_log_to_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = CommitGroup {
+        events: (0..200)
+            .map(|i| new_event(i, &["L1"], &[party_id(1)], 1_000 + i as i64, &[]))
+            .collect(),
+        ..CommitGroup::default()
+    };
+    {
+        let store = RocksStore::open(dir.path()).unwrap();
+        store.commit(&group).unwrap();
+        assert!(log_bytes(dir.path()) > 200 * 64, "the commit is in the log");
+        store.flush().unwrap();
+        assert_eq!(log_bytes(dir.path()), 0);
+    }
+    let store = RocksStore::open_read_only(dir.path()).unwrap();
+    assert_eq!(store.next_sequence().unwrap(), 200);
+    assert_eq!(
+        store.event(199).unwrap(),
+        Some(group.events[199].event.clone())
+    );
+}
+
 #[test]
 fn a_directory_whose_log_and_meta_disagree_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -273,6 +273,13 @@ pub trait LedgerStore: Send + Sync {
     fn checkpoint_at_least(&self, tree_size: u64) -> Result<Option<StoredCheckpoint>, StoreError>;
     /// The checkpoint of the largest tree.
     fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+    /// Moves what the store holds only in memory and in its write-ahead log into its
+    /// tables, so that the next open has no log to replay: a node calls it when it stops.
+    /// Committed data is durable without it. A store that keeps nothing on disk has
+    /// nothing to do.
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Writes a consistent copy of the whole store, as of one commit, into `dest` (a
     /// directory that must not exist yet), while commits go on. A store that keeps
     /// nothing on disk cannot.
