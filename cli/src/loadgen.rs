@@ -18,6 +18,7 @@
 //! `--node-data-dir` its bytes on disk per event; `--bounds` first measures the machine's
 //! raw bounds (see [`crate::bounds`]).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,6 +78,12 @@ pub struct LoadgenArgs {
     /// The node's data directory: report its bytes on disk per event.
     #[arg(long)]
     pub node_data_dir: Option<PathBuf>,
+    /// Write every acknowledgement to this CSV file, `phase,due_unix_us,latency_us`: when
+    /// its event was sent (open loop: due), as Unix microseconds, and how long it took,
+    /// to see when a phase's slow acknowledgements came (and line them up with the
+    /// node's RocksDB `LOG`).
+    #[arg(long)]
+    pub latency_csv: Option<PathBuf>,
 }
 
 /// What one phase measured.
@@ -94,6 +101,9 @@ pub struct PhaseReport {
     pub elapsed: Duration,
     /// Acknowledgement latency percentiles, in microseconds: p50, p90, p99, p99.9, max.
     pub latency_us: [u64; 5],
+    /// Every acknowledgement, in the order they came on each stream: when its event was
+    /// sent (or due), as Unix microseconds, and its latency in microseconds.
+    pub acknowledgements: Vec<(u64, u64)>,
 }
 
 impl PhaseReport {
@@ -163,6 +173,16 @@ pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<V
     let mut next_chain = 0usize;
     let mut pending_fractions = args.at_fraction.clone();
     pending_fractions.reverse();
+    let mut latency_csv = match &args.latency_csv {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("--latency-csv {}", path.display()))?;
+            let mut file = std::io::BufWriter::new(file);
+            writeln!(file, "phase,due_unix_us,latency_us")?;
+            Some(file)
+        }
+        None => None,
+    };
     while let Some((name, rate)) = phases.pop() {
         let n_chains = args.events.div_ceil(CHAIN_LEN);
         let started = Instant::now();
@@ -182,6 +202,12 @@ pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<V
         )?;
         let report = runtime.block_on(push(&channels, per_client, rate, &name))?;
         writeln!(out, "{report}")?;
+        if let Some(file) = &mut latency_csv {
+            for (due, latency) in &report.acknowledgements {
+                writeln!(file, "{name},{due},{latency}")?;
+            }
+            file.flush()?;
+        }
         if let Some(bounds) = &bounds {
             writeln!(
                 out,
@@ -312,6 +338,8 @@ fn sign_chains(
 /// One stream's outcome.
 struct StreamOutcome {
     latencies_us: Vec<u64>,
+    /// When each acknowledged event was sent (or due), microseconds after the start.
+    sent_us: Vec<u64>,
     acknowledged: u64,
     refused: u64,
     first_refusal: Option<String>,
@@ -326,6 +354,9 @@ async fn push(
     name: &str,
 ) -> anyhow::Result<PhaseReport> {
     let start = Instant::now();
+    let start_unix_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros() as u64);
     let per_stream_rate = rate.map(|r| r / channels.len() as f64);
     let mut tasks = Vec::new();
     for (channel, events) in channels.iter().zip(per_client) {
@@ -337,11 +368,19 @@ async fn push(
         )));
     }
     let mut latencies = Vec::new();
+    let mut acknowledgements = Vec::new();
     let (mut acknowledged, mut refused) = (0, 0);
     let mut last_ack = start;
     let mut first_refusal = None;
     for task in tasks {
         let outcome = task.await??;
+        acknowledgements.extend(
+            outcome
+                .sent_us
+                .iter()
+                .zip(&outcome.latencies_us)
+                .map(|(sent, latency)| (start_unix_us + sent, *latency)),
+        );
         latencies.extend(outcome.latencies_us);
         acknowledged += outcome.acknowledged;
         refused += outcome.refused;
@@ -372,6 +411,7 @@ async fn push(
             percentile(0.999),
             percentile(1.0),
         ],
+        acknowledgements,
     })
 }
 
@@ -410,6 +450,7 @@ async fn drive(
     let mut results = client.submit_stream(outbound).await?.into_inner();
     let mut outcome = StreamOutcome {
         latencies_us: Vec::with_capacity(n),
+        sent_us: Vec::with_capacity(n),
         acknowledged: 0,
         refused: 0,
         first_refusal: None,
@@ -422,6 +463,7 @@ async fn drive(
         outcome
             .latencies_us
             .push(now.saturating_sub(sent_at) / 1000);
+        outcome.sent_us.push(sent_at / 1000);
         match result.outcome {
             Some(pb::submit_result::Outcome::Receipt(receipt)) if !receipt.duplicate => {
                 outcome.acknowledged += 1

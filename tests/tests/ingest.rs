@@ -29,6 +29,7 @@ fn loadgen_args(node: &TestNode, key: &std::path::Path) -> LoadgenArgs {
         bounds_dir: None,
         node_pid: None,
         node_data_dir: Some(node.data_dir().join("ledger")),
+        latency_csv: None,
     }
 }
 
@@ -40,7 +41,9 @@ async fn the_load_generator_pushes_whole_chains_and_reports_them() {
     ledger_node::keys::write_key_file(&key, &authority_key()).unwrap();
     let before = node.n_events().await;
 
-    let args = loadgen_args(&node, &key);
+    let mut args = loadgen_args(&node, &key);
+    let csv = dir.path().join("latencies.csv");
+    args.latency_csv = Some(csv.clone());
     let (reports, printed) = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
         let reports = run(&args, &mut out).expect("the load runs");
@@ -70,6 +73,34 @@ async fn the_load_generator_pushes_whole_chains_and_reports_them() {
     assert!(printed.contains("bytes an event"), "{printed}");
     // 40 registrations and two phases of 3,000 events.
     assert_eq!(node.n_events().await, before + 40 + 6_000);
+
+    // Every acknowledgement in the CSV, by phase, with the latencies the report ranks.
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("phase,due_unix_us,latency_us"));
+    let rows: Vec<(&str, u64, u64)> = lines
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            assert_eq!(fields.len(), 3, "{line}");
+            (fields[0], fields[1].parse().unwrap(), fields[2].parse().unwrap())
+        })
+        .collect();
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    for (phase, report) in ["max", "0.5 of max"].iter().zip(&reports) {
+        let of_phase: Vec<_> = rows.iter().filter(|row| row.0 == *phase).collect();
+        assert_eq!(of_phase.len(), 3_000, "{phase}");
+        let max_latency = of_phase.iter().map(|row| row.2).max().unwrap();
+        assert_eq!(max_latency, report.latency_us[4], "{phase}");
+        assert!(
+            of_phase
+                .iter()
+                .all(|row| row.1 + row.2 <= now_us && row.1 > now_us - 600_000_000),
+            "{phase}: acknowledged in the last ten minutes"
+        );
+    }
 
     // A second run finds its parties registered and records new lots.
     let mut again = loadgen_args(&node, &key);
