@@ -9,8 +9,12 @@
 //! Merkle tree and checkpoints are the node's own), then times: the ledger's rule one at
 //! a time on one core and on all cores, in batches of 512 on all cores, ed25519-dalek's
 //! `verify_batch` of 256 on all cores (issue #7's bound as it states it), and the audit,
-//! and prints the audit's rate as a fraction of each bound.
+//! and prints the audit's rate as a fraction of each bound. With mimalloc, the allocator
+//! of the `foodtrace` and `ledger-node` binaries that run audits.
 #![allow(missing_docs)]
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};

@@ -82,7 +82,11 @@ async fn the_load_generator_pushes_whole_chains_and_reports_them() {
         .map(|line| {
             let fields: Vec<&str> = line.split(',').collect();
             assert_eq!(fields.len(), 3, "{line}");
-            (fields[0], fields[1].parse().unwrap(), fields[2].parse().unwrap())
+            (
+                fields[0],
+                fields[1].parse().unwrap(),
+                fields[2].parse().unwrap(),
+            )
         })
         .collect();
     let now_us = std::time::SystemTime::now()
