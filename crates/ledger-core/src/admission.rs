@@ -243,7 +243,7 @@ fn admit_checking(
     check_signature: &mut SignatureCheck<'_>,
 ) -> Result<Admission, Refusal> {
     let body = event.body();
-    let kind_path = format!("body.{}", body.kind.field_name());
+    let kind_path = KindPath(body.kind.field_name());
 
     if let Some(existing) = view.event(&event.hash())? {
         // The same body: the original receipt, once the new signature is as good as the first.
@@ -276,7 +276,7 @@ fn admit_checking(
     }
 
     let Some(authority) = view.authority()? else {
-        return admit_genesis(event, sequence, &kind_path, check_signature);
+        return admit_genesis(event, sequence, kind_path, check_signature);
     };
 
     let signer = view.party(&body.signer)?.ok_or_else(|| {
@@ -325,7 +325,9 @@ fn admit_checking(
     let mut changes = StateChanges::default();
     match &body.kind {
         EventKind::Origin(origin) => {
-            require_new_lot(view, &origin.lot.lot_id, &format!("{kind_path}.lot.lot_id"))?;
+            require_new_lot(view, &origin.lot.lot_id, || {
+                format!("{kind_path}.lot.lot_id")
+            })?;
             changes.new_lot = Some(LotRecord::created(
                 &origin.lot,
                 body,
@@ -334,7 +336,7 @@ fn admit_checking(
             ));
         }
         EventKind::Ship(ship) => {
-            require_lot(view, &ship.lot_id, &format!("{kind_path}.lot_id"))?;
+            require_lot(view, &ship.lot_id, || format!("{kind_path}.lot_id"))?;
             if ship.recipient == body.signer {
                 return Err(refuse(
                     RefusalCode::InvalidArgument,
@@ -342,21 +344,19 @@ fn admit_checking(
                     "a party cannot ship to itself",
                 ));
             }
-            require_party(
-                view,
-                &ship.recipient,
-                &format!("{kind_path}.recipient_party_id"),
-            )?;
+            require_party(view, &ship.recipient, || {
+                format!("{kind_path}.recipient_party_id")
+            })?;
             require_holding(
                 view,
                 &ship.previous_event,
                 &ship.lot_id,
                 &body.signer,
-                &format!("{kind_path}.previous_event"),
+                || format!("{kind_path}.previous_event"),
             )?;
         }
         EventKind::Receiving(_, receipt) => {
-            let lot_field = format!("{kind_path}.lot_id");
+            let lot_field = || format!("{kind_path}.lot_id");
             match (
                 view.lot(&receipt.lot_id)?,
                 &receipt.source,
@@ -380,7 +380,7 @@ fn admit_checking(
                 (None, ReceivingSource::Supplier(_), None) => {
                     return Err(refuse(
                         RefusalCode::NotFound,
-                        &lot_field,
+                        lot_field(),
                         format!(
                             "no lot {}; to record a lot its producer did not, name the product (product_name, product_category)",
                             receipt.lot_id
@@ -390,7 +390,7 @@ fn admit_checking(
                 (None, ReceivingSource::Shipment { .. }, _) => {
                     return Err(refuse(
                         RefusalCode::NotFound,
-                        &lot_field,
+                        lot_field(),
                         format!("no lot {}", receipt.lot_id),
                     ));
                 }
@@ -400,18 +400,18 @@ fn admit_checking(
                     event: shipment_hash,
                     supplier,
                 } => {
-                    let field = format!("{kind_path}.shipment_event");
+                    let field = || format!("{kind_path}.shipment_event");
                     let shipment = view.event(shipment_hash)?.ok_or_else(|| {
                         refuse(
                             RefusalCode::NotFound,
-                            &field,
+                            field(),
                             format!("no event {shipment_hash}"),
                         )
                     })?;
                     let EventKind::Ship(ship) = &shipment.body.kind else {
                         return Err(refuse(
                             RefusalCode::FailedPrecondition,
-                            &field,
+                            field(),
                             format!(
                                 "event {shipment_hash} is a {}, not a SHIP",
                                 shipment.body.kind.name()
@@ -421,7 +421,7 @@ fn admit_checking(
                     if ship.recipient != body.signer {
                         return Err(refuse(
                             RefusalCode::PermissionDenied,
-                            &field,
+                            field(),
                             format!(
                                 "shipment {shipment_hash} is addressed to {}, not to the signer {}",
                                 ship.recipient, body.signer
@@ -431,7 +431,7 @@ fn admit_checking(
                     if ship.lot_id != receipt.lot_id {
                         return Err(refuse(
                             RefusalCode::FailedPrecondition,
-                            &field,
+                            field(),
                             format!(
                                 "shipment {shipment_hash} is of lot {}, not lot {}",
                                 ship.lot_id, receipt.lot_id
@@ -464,7 +464,7 @@ fn admit_checking(
                     }
                 }
                 ReceivingSource::Supplier(supplier) => {
-                    require_party(view, supplier, &format!("{kind_path}.supplier_party_id"))?;
+                    require_party(view, supplier, || format!("{kind_path}.supplier_party_id"))?;
                 }
             }
         }
@@ -493,38 +493,37 @@ fn admit_checking(
                 ));
             }
             for (i, input) in transform.inputs.iter().enumerate() {
-                let input_path = format!("{kind_path}.inputs[{i}]");
                 if transform.inputs[..i]
                     .iter()
                     .any(|earlier| earlier.lot_id == input.lot_id)
                 {
                     return Err(refuse(
                         RefusalCode::InvalidArgument,
-                        format!("{input_path}.lot_id"),
+                        format!("{kind_path}.inputs[{i}].lot_id"),
                         format!("lot {} is listed twice", input.lot_id),
                     ));
                 }
                 if input.lot_id == transform.output.lot_id {
                     return Err(refuse(
                         RefusalCode::InvalidArgument,
-                        format!("{input_path}.lot_id"),
+                        format!("{kind_path}.inputs[{i}].lot_id"),
                         "an input cannot be the output lot",
                     ));
                 }
-                require_lot(view, &input.lot_id, &format!("{input_path}.lot_id"))?;
+                require_lot(view, &input.lot_id, || {
+                    format!("{kind_path}.inputs[{i}].lot_id")
+                })?;
                 require_holding(
                     view,
                     &input.input_event,
                     &input.lot_id,
                     &body.signer,
-                    &format!("{input_path}.input_event"),
+                    || format!("{kind_path}.inputs[{i}].input_event"),
                 )?;
             }
-            require_new_lot(
-                view,
-                &transform.output.lot_id,
-                &format!("{kind_path}.output.lot_id"),
-            )?;
+            require_new_lot(view, &transform.output.lot_id, || {
+                format!("{kind_path}.output.lot_id")
+            })?;
             changes.new_lot = Some(LotRecord::created(
                 &transform.output,
                 body,
@@ -533,10 +532,10 @@ fn admit_checking(
             ));
         }
         EventKind::Inspection(inspection) => {
-            require_lot(view, &inspection.lot_id, &format!("{kind_path}.lot_id"))?;
+            require_lot(view, &inspection.lot_id, || format!("{kind_path}.lot_id"))?;
         }
         EventKind::Recall(recall) => {
-            require_lot(view, &recall.lot_id, &format!("{kind_path}.lot_id"))?;
+            require_lot(view, &recall.lot_id, || format!("{kind_path}.lot_id"))?;
         }
         EventKind::RegisterParty(register) => {
             if register.role == PartyRole::Authority {
@@ -566,7 +565,7 @@ fn admit_checking(
             });
         }
         EventKind::AddKey(add) => {
-            let mut party = require_party(view, &add.party_id, &format!("{kind_path}.party_id"))?;
+            let mut party = require_party(view, &add.party_id, || format!("{kind_path}.party_id"))?;
             check_grants(std::slice::from_ref(&add.key), &format!("{kind_path}.key"))?;
             if party.key(&add.key.key_id).is_some() {
                 return Err(refuse(
@@ -580,7 +579,7 @@ fn admit_checking(
         }
         EventKind::RevokeKey(revoke) => {
             let mut party =
-                require_party(view, &revoke.party_id, &format!("{kind_path}.party_id"))?;
+                require_party(view, &revoke.party_id, || format!("{kind_path}.party_id"))?;
             let field = format!("{kind_path}.key_id");
             let key = party
                 .keys
@@ -611,7 +610,7 @@ fn admit_checking(
             changes.party = Some(party);
         }
         EventKind::SetPartyStatus(set) => {
-            let mut party = require_party(view, &set.party_id, &format!("{kind_path}.party_id"))?;
+            let mut party = require_party(view, &set.party_id, || format!("{kind_path}.party_id"))?;
             if party.role == PartyRole::Authority {
                 return Err(refuse(
                     RefusalCode::FailedPrecondition,
@@ -637,7 +636,7 @@ fn admit_checking(
 fn admit_genesis(
     event: &SignedEvent,
     sequence: u64,
-    kind_path: &str,
+    kind_path: KindPath,
     check_signature: &mut SignatureCheck<'_>,
 ) -> Result<Admission, Refusal> {
     let body = event.body();
@@ -796,17 +795,40 @@ fn check_grants(grants: &[KeyGrant], path: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn require_lot(view: &dyn LedgerView, lot_id: &LotId, field: &str) -> Result<LotRecord, Refusal> {
-    view.lot(lot_id)?
-        .ok_or_else(|| refuse(RefusalCode::NotFound, field, format!("no lot {lot_id}")))
+/// `body.<kind>`, the path of the event's kind, written out only when a refusal names a
+/// field under it: most events are admitted, and a path formatted for each check was a few
+/// percent of admission.
+#[derive(Debug, Clone, Copy)]
+struct KindPath(&'static str);
+
+impl std::fmt::Display for KindPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "body.{}", self.0)
+    }
 }
 
-fn require_new_lot(view: &dyn LedgerView, lot_id: &LotId, field: &str) -> Result<(), Refusal> {
+// The `require_*` checks take the path of the field they check as a closure, called only
+// to word a refusal.
+
+fn require_lot(
+    view: &dyn LedgerView,
+    lot_id: &LotId,
+    field: impl FnOnce() -> String,
+) -> Result<LotRecord, Refusal> {
+    view.lot(lot_id)?
+        .ok_or_else(|| refuse(RefusalCode::NotFound, field(), format!("no lot {lot_id}")))
+}
+
+fn require_new_lot(
+    view: &dyn LedgerView,
+    lot_id: &LotId,
+    field: impl FnOnce() -> String,
+) -> Result<(), Refusal> {
     match view.lot(lot_id)? {
         None => Ok(()),
         Some(existing) => Err(refuse(
             RefusalCode::AlreadyExists,
-            field,
+            field(),
             format!(
                 "lot {lot_id} already exists (created by {} at sequence {})",
                 existing.created_by, existing.created_at_sequence
@@ -818,12 +840,12 @@ fn require_new_lot(view: &dyn LedgerView, lot_id: &LotId, field: &str) -> Result
 fn require_party(
     view: &dyn LedgerView,
     party_id: &PartyId,
-    field: &str,
+    field: impl FnOnce() -> String,
 ) -> Result<PartyRecord, Refusal> {
     view.party(party_id)?.ok_or_else(|| {
         refuse(
             RefusalCode::NotFound,
-            field,
+            field(),
             format!("party {party_id} is not registered"),
         )
     })
@@ -835,30 +857,30 @@ fn require_holding(
     hash: &EventHash,
     lot_id: &LotId,
     holder: &PartyId,
-    field: &str,
+    field: impl Fn() -> String,
 ) -> Result<(), Refusal> {
     let linked = view
         .event(hash)?
-        .ok_or_else(|| refuse(RefusalCode::NotFound, field, format!("no event {hash}")))?;
+        .ok_or_else(|| refuse(RefusalCode::NotFound, field(), format!("no event {hash}")))?;
     match linked.body.holding() {
         Some((linked_lot, linked_holder)) if linked_lot == lot_id && linked_holder == holder => {
             Ok(())
         }
         Some((linked_lot, _)) if linked_lot != lot_id => Err(refuse(
             RefusalCode::FailedPrecondition,
-            field,
+            field(),
             format!("event {hash} is about lot {linked_lot}, not lot {lot_id}"),
         )),
         Some((_, linked_holder)) => Err(refuse(
             RefusalCode::FailedPrecondition,
-            field,
+            field(),
             format!(
                 "event {hash} leaves lot {lot_id} with {linked_holder}, not with the signer {holder}"
             ),
         )),
         None => Err(refuse(
             RefusalCode::FailedPrecondition,
-            field,
+            field(),
             format!(
                 "event {hash} is a {}, which does not hold a lot",
                 linked.body.kind.name()
