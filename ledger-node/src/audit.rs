@@ -231,8 +231,8 @@ pub fn audit_keeping_recent(
             Err(AuditFailure::Event { sequence, problem })
         }
         (_, Some(bad)) => Err(bad),
-        (Ok(_), None) if index.is_err() => Err(index.unwrap_err()),
-        (result, None) => result,
+        (Ok(report), None) => index.map(|()| report),
+        (failed, None) => failed,
     }
 }
 
@@ -309,10 +309,10 @@ fn replay(
         let stored = match block.next() {
             Some(stored) => stored,
             None => {
-                block = stored_events(source, sequence, n_events - sequence).into_iter();
-                block.next().expect("at least one, or the failure")
+                block = stored_events(source, sequence, n_events - sequence)?.into_iter();
+                block.next().expect("never empty")
             }
-        }?;
+        };
         let event = match decode_signed_event_or_return(pb::SignedEvent {
             body: stored.body,
             signature: stored.signature.to_vec(),
@@ -544,19 +544,18 @@ pub fn check_at_start(store: &dyn LedgerStore, verifier: &LogVerifier) -> Result
 const READ_BLOCK: u64 = 1024;
 
 /// Events `from`, `from + 1`, ... (at most [`READ_BLOCK`], and at most `left`), read in
-/// bulk, in order; the replay checks each. A failure is the last item, so the events
-/// before it are replayed first; the result is never empty. If the bulk read fails or
-/// stops at once, event `from` is read alone, so the failure is reported just as it
-/// would be one event at a time.
+/// bulk, in order; never empty. If the bulk read fails or stops at once (a gap), event
+/// `from` is read alone, so its failure is reported just as it would be one event at a
+/// time; a run that stops early ends before the gap, which the next read reaches.
 fn stored_events(
     store: &dyn LedgerStore,
     from: u64,
     left: u64,
-) -> Vec<Result<StoredEvent, AuditFailure>> {
+) -> Result<Vec<StoredEvent>, AuditFailure> {
     let limit = usize::try_from(left.min(READ_BLOCK)).unwrap_or(1);
     match store.events_from(from, limit) {
-        Ok(block) if !block.is_empty() => block.into_iter().map(Ok).collect(),
-        _ => vec![read_event(store, from)],
+        Ok(block) if !block.is_empty() => Ok(block),
+        _ => read_event(store, from).map(|event| vec![event]),
     }
 }
 
