@@ -34,7 +34,7 @@ use query_api::connections::{ConnectionLimit, Connections, Limited};
 use tokio::net::TcpListener;
 
 pub use ledger_rocksdb::RocksOptions;
-pub use writer::{Ledger, PendingReceipt, Receipt, WriterConfig};
+pub use writer::{GroupLinger, Ledger, PendingReceipt, Receipt, WriterConfig};
 
 /// Largest gRPC message the node accepts: a body's limit plus room for the envelope.
 pub const MAX_GRPC_MESSAGE_BYTES: usize = ledger_core::model::limits::MAX_BODY_BYTES + 1024;

@@ -10,8 +10,8 @@ use district_synth::{Recorder, Scale, authority_id};
 use ledger_core::PartyId;
 use ledger_core::model::PartyRole;
 use ledger_node::{
-    AuthorityIdentity, DataDir, GrpcOptions, HttpOptions, RocksOptions, WriterConfig, initialize,
-    keys, open_ledger_with,
+    AuthorityIdentity, DataDir, GroupLinger, GrpcOptions, HttpOptions, RocksOptions, WriterConfig,
+    initialize, keys, open_ledger_with,
 };
 use ledger_proto::Signer;
 use query_api::connections::ConnectionLimit;
@@ -88,6 +88,14 @@ struct Args {
     /// sheet of tens of thousands of receipts goes through at full speed).
     #[arg(long, env = "FOODTRACE_PARTY_BURST", default_value_t = 100_000)]
     party_burst: u32,
+    /// Under load (the writer busy at least half the time lately), how long, in
+    /// microseconds, a commit group's first event may wait for more to gather: signatures
+    /// are cheaper to check in bigger batches. 0: never wait.
+    #[arg(long, env = "FOODTRACE_GROUP_LINGER_US", default_value_t = 2_000)]
+    group_linger_us: u64,
+    /// The events that end that wait once queued.
+    #[arg(long, env = "FOODTRACE_GROUP_LINGER_EVENTS", default_value_t = 192)]
+    group_linger_events: usize,
     /// Seconds an HTTP answer may take before the client gets a 503 saying so.
     #[arg(long, default_value_t = 30)]
     http_request_timeout_secs: u64,
@@ -156,6 +164,11 @@ async fn main() -> anyhow::Result<()> {
                     burst: args.party_burst,
                 },
             ),
+            linger: GroupLinger {
+                wait: std::time::Duration::from_micros(args.group_linger_us),
+                until: args.group_linger_events,
+                ..GroupLinger::default()
+            },
             ..WriterConfig::default()
         },
         &RocksOptions {

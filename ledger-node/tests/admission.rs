@@ -11,7 +11,7 @@ use ledger_core::admission::{Admission, ViewedEvent, admit};
 use ledger_core::model::PartyRole;
 use ledger_core::{RefusalCode, SignedEvent};
 use ledger_node::view::PendingView;
-use ledger_node::{AuthorityIdentity, Ledger, WriterConfig, initialize};
+use ledger_node::{AuthorityIdentity, GroupLinger, Ledger, WriterConfig, initialize};
 use ledger_proto::decode_signed_event;
 use ledger_store::{
     CommitGroup, LedgerStore, MemStore, PartyEventRef, StoreError, StoreErrorKind, StoredEvent,
@@ -265,6 +265,101 @@ async fn a_failed_commit_acknowledges_nothing_and_leaves_no_gap() {
     }
     // Nor did the failed group leave leaves behind in the tree.
     assert_checkpoint_matches_events(&ledger, &*store, 4).await;
+}
+
+/// A store holding the authority's genesis, written by a writer that has since stopped.
+async fn initialized_store() -> Arc<dyn LedgerStore> {
+    let store: Arc<dyn LedgerStore> = Arc::new(MemStore::new());
+    let ledger = Ledger::start(store.clone(), log_signer(), WriterConfig::default()).unwrap();
+    let authority = authority();
+    let identity = AuthorityIdentity {
+        party_id: authority.id().clone(),
+        name: "监管局".into(),
+        region: "210112".into(),
+    };
+    initialize(
+        &ledger,
+        authority.signer(),
+        &identity,
+        (now() - Duration::days(400)).fixed_offset(),
+    )
+    .await
+    .unwrap();
+    drop(ledger);
+    store
+}
+
+fn lingering(when_busy: f64) -> WriterConfig {
+    WriterConfig {
+        linger: GroupLinger {
+            wait: std::time::Duration::from_secs(60),
+            until: 2,
+            when_busy,
+        },
+        ..WriterConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_busy_writer_lets_a_group_gather() {
+    let store = initialized_store().await;
+    // Busy enough from the start: the first event waits (a minute at most) for a second.
+    let ledger = Ledger::start(store.clone(), log_signer(), lingering(0.0)).unwrap();
+    let events: Vec<SignedEvent> = history()[1..3]
+        .iter()
+        .map(|e| decode_signed_event(e.clone()).unwrap())
+        .collect();
+    let mut first = Box::pin(ledger.enqueue(events[0].clone()).await.unwrap().wait());
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), &mut first)
+            .await
+            .is_err(),
+        "the first event was committed alone, without waiting for a second"
+    );
+    let second = ledger.submit(events[1].clone()).await.unwrap();
+    let first = first.await.unwrap();
+    assert_eq!(second.sequence, first.sequence + 1);
+    assert_eq!(
+        first.recorded_at, second.recorded_at,
+        "one group: one recorded-at"
+    );
+    assert_eq!(store.next_sequence().unwrap(), first.sequence + 2);
+}
+
+#[tokio::test]
+async fn a_quiet_writer_does_not_linger() {
+    let store = initialized_store().await;
+    // Lingers only when busy half the time: a lone event on an idle writer goes at once,
+    // not after the minute it would otherwise wait for company.
+    let ledger = Ledger::start(store.clone(), log_signer(), lingering(0.5)).unwrap();
+    let event = decode_signed_event(history()[1].clone()).unwrap();
+    let receipt = tokio::time::timeout(std::time::Duration::from_secs(30), ledger.submit(event))
+        .await
+        .expect("a lone event on a quiet writer lingered");
+    assert_eq!(
+        receipt.unwrap().sequence,
+        store.next_sequence().unwrap() - 1
+    );
+}
+
+#[tokio::test]
+async fn a_stopping_writer_stops_lingering_and_commits() {
+    let store = initialized_store().await;
+    let ledger = Ledger::start(store.clone(), log_signer(), lingering(0.0)).unwrap();
+    let event = decode_signed_event(history()[1].clone()).unwrap();
+    let pending = ledger.enqueue(event.clone()).await.unwrap();
+    // The last handle goes: no second event can come, so the writer stops waiting for
+    // one, commits what it holds and ends (dropping the handle waits for that).
+    let stopped = tokio::task::spawn_blocking(move || drop(ledger));
+    let receipt = tokio::time::timeout(std::time::Duration::from_secs(30), pending.wait())
+        .await
+        .expect("the writer went on waiting for an event that could not come")
+        .unwrap();
+    stopped.await.unwrap();
+    assert_eq!(
+        store.sequence_of(&event.hash()).unwrap(),
+        Some(receipt.sequence)
+    );
 }
 
 #[tokio::test]
