@@ -10,13 +10,16 @@
 # then the node's peak resident memory and its bytes on disk per event.
 # The load generator signs every event before each phase, and shares the machine's cores
 # with the node. Usage: bench/ingest.sh [EVENTS] [extra loadgen flags...]
-# AT_FRACTION= (empty) skips the 80% phase; NODE_FLAGS adds ledger-node flags; AUDIT=1
+# AT_FRACTION= (empty) skips the 80% phase; BOUNDS= (empty) skips the bounds; NODE_FLAGS
+# adds ledger-node flags; extra flags go to the load generator (`--rate R`: one open-loop
+# phase at R events a second instead of the maximum); AUDIT=1
 # then stops the node and audits the whole ledger with `foodtrace audit` (RocksDB, same
 # disk), reporting its rate against the bounds measured at the start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-500000}
 FRACTION=${AT_FRACTION-0.8}
+BOUNDS=${BOUNDS-1}
 shift || true
 
 cargo build --release -q -p ledger-node -p foodtrace-cli
@@ -38,7 +41,7 @@ GRPC="http://$(grep -o 'grpc=[0-9.:]*' "$WORK/node.log" | head -1 | cut -d= -f2)
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
 "$BIN/foodtrace" loadgen --server "$GRPC" --key "$WORK/authority.key" --as "$AUTHORITY" \
-    --events "$EVENTS" ${FRACTION:+--at-fraction $FRACTION} --bounds --bounds-dir "$WORK" \
+    --events "$EVENTS" ${FRACTION:+--at-fraction $FRACTION} ${BOUNDS:+--bounds --bounds-dir "$WORK"} \
     --node-pid "$NODE" --node-data-dir "$WORK/data" "$@" | tee "$WORK/loadgen.log"
 
 if [ -n "${AUDIT:-}" ]; then

@@ -14,7 +14,8 @@
 //! node cannot hide its stall (no coordinated omission). `--rate R` runs one open-loop
 //! phase at `R` events a second instead.
 //!
-//! With `--node-pid` the node's peak resident memory (`VmHWM`) is reported, with
+//! With `--node-pid` the node's CPU time in each phase (and so its CPU an event) and its
+//! peak resident memory (`VmHWM`) are reported, with
 //! `--node-data-dir` its bytes on disk per event; `--bounds` first measures the machine's
 //! raw bounds (see [`crate::bounds`]).
 
@@ -72,7 +73,8 @@ pub struct LoadgenArgs {
     /// temporary directory).
     #[arg(long)]
     pub bounds_dir: Option<PathBuf>,
-    /// The node's process id: report its peak resident memory.
+    /// The node's process id (on this machine): report the CPU time it used in each
+    /// phase, and its peak resident memory.
     #[arg(long)]
     pub node_pid: Option<u32>,
     /// The node's data directory: report its bytes on disk per event.
@@ -104,6 +106,9 @@ pub struct PhaseReport {
     /// Every acknowledgement, in the order they came on each stream: when its event was
     /// sent (or due), as Unix microseconds, and its latency in microseconds.
     pub acknowledgements: Vec<(u64, u64)>,
+    /// CPU time (user and system, every thread) the node used during the phase, with
+    /// `--node-pid`.
+    pub node_cpu: Option<Duration>,
 }
 
 impl PhaseReport {
@@ -200,8 +205,20 @@ pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<V
             n_chains * CHAIN_LEN,
             started.elapsed().as_secs_f64()
         )?;
-        let report = runtime.block_on(push(&channels, per_client, rate, &name))?;
+        let cpu_before = args.node_pid.map(process_cpu).transpose()?;
+        let mut report = runtime.block_on(push(&channels, per_client, rate, &name))?;
+        if let (Some(pid), Some(before)) = (args.node_pid, cpu_before) {
+            report.node_cpu = Some(process_cpu(pid)?.saturating_sub(before));
+        }
         writeln!(out, "{report}")?;
+        if let Some(cpu) = report.node_cpu {
+            writeln!(
+                out,
+                "  node CPU {:.2} s: {:.1} us an event",
+                cpu.as_secs_f64(),
+                cpu.as_secs_f64() * 1e6 / report.acknowledged.max(1) as f64
+            )?;
+        }
         if let Some(file) = &mut latency_csv {
             for (due, latency) in &report.acknowledgements {
                 writeln!(file, "{name},{due},{latency}")?;
@@ -412,6 +429,7 @@ async fn push(
             percentile(1.0),
         ],
         acknowledgements,
+        node_cpu: None,
     })
 }
 
@@ -499,6 +517,28 @@ async fn count_events(channel: &Channel) -> anyhow::Result<u64> {
         }
     }
     Ok(low)
+}
+
+/// The CPU time a process has used so far, user and system, all its threads (ended ones
+/// included): `/proc/PID/stat`'s `utime` and `stime`, which Linux gives in ticks of
+/// 1/100 s (`USER_HZ`, fixed at 100 in its interface to programs).
+fn process_cpu(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("--node-pid: reading /proc/{pid}/stat"))?;
+    // The command name (field 2) is in parentheses and may hold spaces; the fields after
+    // it start at 3 (`state`), so `utime` (14) and `stime` (15) are the 12th and 13th.
+    let (_, after_name) = stat
+        .rsplit_once(')')
+        .with_context(|| format!("/proc/{pid}/stat: no command name"))?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        fields
+            .get(i)
+            .with_context(|| format!("/proc/{pid}/stat: too few fields"))?
+            .parse()
+            .with_context(|| format!("/proc/{pid}/stat: field {} is not a number", i + 3))
+    };
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
 /// Peak and current resident memory of a process, in bytes (`/proc/PID/status`).

@@ -44,6 +44,8 @@ async fn the_load_generator_pushes_whole_chains_and_reports_them() {
     let mut args = loadgen_args(&node, &key);
     let csv = dir.path().join("latencies.csv");
     args.latency_csv = Some(csv.clone());
+    // The node runs in this process.
+    args.node_pid = Some(std::process::id());
     let (reports, printed) = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
         let reports = run(&args, &mut out).expect("the load runs");
@@ -62,7 +64,15 @@ async fn the_load_generator_pushes_whole_chains_and_reports_them() {
             "{report}"
         );
         assert!(report.rate() > 0.0);
+        let cpu = report.node_cpu.expect("--node-pid: the node's CPU time");
+        assert!(
+            cpu > Duration::ZERO && cpu < report.elapsed * 64,
+            "{cpu:?} in {:?}",
+            report.elapsed
+        );
     }
+    assert_eq!(printed.matches("  node CPU ").count(), 2, "{printed}");
+    assert!(printed.contains("node memory: peak resident"), "{printed}");
     let max = reports[0].rate();
     let scheduled = reports[1].target_rate.expect("an open-loop phase");
     assert!((scheduled - max / 2.0).abs() < 1.0, "{scheduled} vs {max}");
