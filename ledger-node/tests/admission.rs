@@ -225,20 +225,7 @@ async fn a_failed_commit_acknowledges_nothing_and_leaves_no_gap() {
         fail: AtomicBool::new(false),
     });
     let ledger = Ledger::start(store.clone(), log_signer(), WriterConfig::default()).unwrap();
-    let authority = authority();
-    let identity = AuthorityIdentity {
-        party_id: authority.id().clone(),
-        name: "监管局".into(),
-        region: "210112".into(),
-    };
-    initialize(
-        &ledger,
-        authority.signer(),
-        &identity,
-        (now() - Duration::days(400)).fixed_offset(),
-    )
-    .await
-    .unwrap();
+    register_authority(&ledger).await;
 
     let events: Vec<SignedEvent> = history()[1..4]
         .iter()
@@ -267,10 +254,8 @@ async fn a_failed_commit_acknowledges_nothing_and_leaves_no_gap() {
     assert_checkpoint_matches_events(&ledger, &*store, 4).await;
 }
 
-/// A store holding the authority's genesis, written by a writer that has since stopped.
-async fn initialized_store() -> Arc<dyn LedgerStore> {
-    let store: Arc<dyn LedgerStore> = Arc::new(MemStore::new());
-    let ledger = Ledger::start(store.clone(), log_signer(), WriterConfig::default()).unwrap();
+/// Records the genesis: the authority registering itself, 400 days ago.
+async fn register_authority(ledger: &Ledger) {
     let authority = authority();
     let identity = AuthorityIdentity {
         party_id: authority.id().clone(),
@@ -278,13 +263,20 @@ async fn initialized_store() -> Arc<dyn LedgerStore> {
         region: "210112".into(),
     };
     initialize(
-        &ledger,
+        ledger,
         authority.signer(),
         &identity,
         (now() - Duration::days(400)).fixed_offset(),
     )
     .await
     .unwrap();
+}
+
+/// A store holding the authority's genesis, written by a writer that has since stopped.
+async fn initialized_store() -> Arc<dyn LedgerStore> {
+    let store: Arc<dyn LedgerStore> = Arc::new(MemStore::new());
+    let ledger = Ledger::start(store.clone(), log_signer(), WriterConfig::default()).unwrap();
+    register_authority(&ledger).await;
     drop(ledger);
     store
 }
