@@ -129,15 +129,6 @@ impl Default for GroupLinger {
     }
 }
 
-impl GroupLinger {
-    /// Never linger: each group is whatever has queued.
-    pub const OFF: GroupLinger = GroupLinger {
-        wait: Duration::ZERO,
-        until: 0,
-        when_busy: f64::INFINITY,
-    };
-}
-
 #[allow(clippy::large_enum_variant)] // nearly every job is a submission: boxing would cost an allocation each
 enum Job {
     Submit {
@@ -409,7 +400,7 @@ impl Admitter<'_> {
                 let deadline = arrived + linger.wait;
                 // Polled rather than woken: a few wake-ups a millisecond at most, and only
                 // while the node is busy.
-                while open && events_in(&batch) < until {
+                while open && batch.len() < max_group && events_in(&batch) < until {
                     let now = Instant::now();
                     if now >= deadline {
                         break;
