@@ -99,8 +99,8 @@ impl Default for WriterConfig {
 /// A signature costs less to check in a bigger batch (about 14 µs each in a batch of 64,
 /// 10.4 in one of 256: BENCHMARKS.md), and so do a group's admission and its commit.
 /// Without waiting, the admitter takes whatever has queued, so at a steady 80% of the
-/// maximum rate its groups shrink to a median of 80 events and every event costs about a
-/// quarter more CPU than at the maximum: the machine is as busy as at the maximum, and
+/// maximum rate its groups shrink to a median of 80 events and every event costs a fifth
+/// to a quarter more CPU than at the maximum: the machine is as busy as at the maximum, and
 /// any burst of background work (a RocksDB compaction) makes a queue.
 ///
 /// So when the admitter has lately been busy at least [`GroupLinger::when_busy`] of the
