@@ -2,26 +2,35 @@
 //! Merkle tree and signs checkpoints.
 //!
 //! Submissions wait in a bounded queue (the backpressure: a full queue makes callers
-//! wait, and a stream's flow control pushes back to the client). Two threads do the
+//! wait, and a stream's flow control pushes back to the client). Three threads do the
 //! writing, as a pipeline:
 //!
-//! - the **admitter** (`ledger-writer`) takes whatever has queued up, at most
+//! - the **verifier** (`ledger-verify`) takes whatever has queued up, at most
 //!   [`WriterConfig::max_group`] events (when it has been busy lately, it first lets a
-//!   group gather for a moment: [`GroupLinger`]), and admits each against the store, the groups
-//!   still being committed and the events already admitted in this group, deferring the
-//!   signature checks; then checks the group's signatures in batches on every core
+//!   batch gather for a moment: [`GroupLinger`]), and checks the signatures of those whose
+//!   signer's key the store already holds, all in one batch
 //!   (`ledger_core::signature::verify_batch_with`, which accepts exactly what the
-//!   one-by-one rule accepts; each thread keeps its signers' keys decompressed); appends the leaves to the Merkle tree and, when one is due, signs a
-//!   checkpoint. If a batch fails, the bad signatures are found one by one and the group
-//!   is admitted again without them (a later event may have relied on a refused one),
-//!   its signatures checked in batches again.
+//!   one-by-one rule accepts; one by one when the batch fails), noting on each event the
+//!   key it checked under and the result. It reads only the store, never the admitter's
+//!   state, so it can run a batch ahead.
+//! - the **admitter** (`ledger-writer`) takes the batches the verifier has passed (as
+//!   many as fit in one group) and admits each event against the store, the groups still
+//!   being committed and the events already admitted in this group. An event whose
+//!   signature the verifier checked under the very key admission selects is taken at
+//!   the verifier's word (refused in place when bad, so later events in the group see it
+//!   refused); the others (a signer registered moments ago, in a group not yet stored)
+//!   have their signatures checked after admission, in batches on every core, and if a
+//!   batch fails the bad ones are found one by one and the group is admitted again
+//!   without them (a later event may have relied on a refused one). Then it appends the
+//!   leaves to the Merkle tree and, when one is due, signs a checkpoint.
 //! - the **committer** (`ledger-commit`) writes each group (events, index entries, tree
 //!   nodes, checkpoint) as one synced batch and only then answers its submitters.
 //!
-//! So one fsync serves a whole group, and the next group is admitted and verified while
-//! the last one is being written. At most two groups wait for the committer. If a commit
-//! fails, that group and every group admitted after it are refused (they may rely on
-//! it), and the admitter starts again from what the store holds.
+//! So one fsync serves a whole group, and while one group is written the next is
+//! admitted and the one after it verified. At most one batch waits for the admitter and
+//! two groups for the committer. If a commit fails, that group and every group admitted
+//! after it are refused (they may rely on it), and the admitter starts again from what
+//! the store holds.
 //!
 //! A checkpoint is due when the tree has grown and [`WriterConfig::checkpoint_interval`]
 //! has passed since the last one, or when one is asked for. A ticker thread wakes the
@@ -38,7 +47,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use ledger_core::LedgerView;
 use ledger_core::admission::{Admission, ViewedEvent, admit_deferring_signature};
 use ledger_core::checkpoint::LogSigner;
-use ledger_core::ids::{EventHash, PartyId};
+use ledger_core::ids::{EventHash, KeyId, PartyId};
 use ledger_core::merkle::{Frontier, leaf_hash};
 use ledger_core::rate::{PartyBuckets, SubmissionRate};
 use ledger_core::signature::{KeyCache, SignatureCheck, verify_batch_with};
@@ -75,10 +84,11 @@ pub struct WriterConfig {
     /// How often, at most, a checkpoint is signed while the tree grows.
     pub checkpoint_interval: Duration,
     /// How fast each party (but the authority) may record; `None`: no limit. An event
-    /// over its signer's rate is refused with `RESOURCE_EXHAUSTED` before its signature
-    /// is checked; only admitted events count (see `ledger_core::rate`).
+    /// over its signer's rate is refused with `RESOURCE_EXHAUSTED` whatever its
+    /// signature; only admitted events count, so forgeries in a party's name spend none
+    /// of its tokens (see `ledger_core::rate`).
     pub party_rate: Option<SubmissionRate>,
-    /// When the admitter lets a group gather before admitting it.
+    /// When the verifier lets a batch gather before checking it.
     pub linger: GroupLinger,
 }
 
@@ -94,28 +104,29 @@ impl Default for WriterConfig {
     }
 }
 
-/// Letting a group gather under load: group commit's delay.
+/// Letting a batch gather under load: group commit's delay.
 ///
 /// A signature costs less to check in a bigger batch (about 14 µs each in a batch of 64,
 /// 10.4 in one of 256: BENCHMARKS.md), and so do a group's admission and its commit.
-/// Without waiting, the admitter takes whatever has queued, so at a steady 80% of the
+/// Without waiting, the writer takes whatever has queued, so at a steady 80% of the
 /// maximum rate its groups shrink to a median of 80 events and every event costs a fifth
 /// to a quarter more CPU than at the maximum: the machine is as busy as at the maximum, and
 /// any burst of background work (a RocksDB compaction) makes a queue.
 ///
-/// So when the admitter has lately been busy at least [`GroupLinger::when_busy`] of the
-/// time (CPU is getting scarce), it waits up to [`GroupLinger::wait`] after a group's
-/// first event for [`GroupLinger::until`] events to gather. Below that (a lone event, a
-/// lightly loaded node) it never waits: a quiet node's latency is not traded for a
-/// saving it does not need.
+/// So when the verifier, the writer's first stage, has lately been busy (checking, or
+/// waiting for the admitter to take its last batch) at least [`GroupLinger::when_busy`]
+/// of the time, it waits up to [`GroupLinger::wait`] after a batch's first event for
+/// [`GroupLinger::until`] events to gather. Below that (a lone event, a lightly loaded
+/// node) it never waits: a quiet node's latency is not traded for a saving it does not
+/// need.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GroupLinger {
     /// The longest a group's first event waits for more; zero: never.
     pub wait: Duration,
     /// Events (at most [`WriterConfig::max_group`]) that end the wait once queued.
     pub until: usize,
-    /// The share of its time the admitter has been busy admitting (not waiting for an
-    /// event) lately, from which it lingers: 0 lingers always, above 1 never.
+    /// The share of its time the verifier has been busy lately (not waiting for an
+    /// event), from which it lingers: 0 lingers always, above 1 never.
     pub when_busy: f64,
 }
 
@@ -134,11 +145,21 @@ enum Job {
     Submit {
         event: SignedEvent,
         reply: oneshot::Sender<Result<Receipt, Refusal>>,
+        /// The verifier's check of the signature, when it knew the signer's key.
+        checked: Option<Checked>,
     },
     /// Sign a checkpoint now if the tree has grown since the last one.
     Checkpoint,
     /// The ticker's wake-up: sign one if it is due.
     Tick,
+}
+
+/// A signature checked ahead of admission, under the key the store held for its signer
+/// then. Admission trusts it only if it selects the same key.
+#[derive(Clone, Copy)]
+struct Checked {
+    key: [u8; 32],
+    good: bool,
 }
 
 /// A receipt still to come: the event is queued and will be answered in order.
@@ -208,6 +229,16 @@ struct Admitter<'a> {
     charges: HashMap<PartyId, u32>,
     /// Groups since full buckets were last dropped.
     groups_since_sweep: u32,
+}
+
+/// The first stage of the writer: checks signatures ahead of admission (see the module
+/// documentation).
+struct Verifier<'a> {
+    store: &'a dyn LedgerStore,
+    /// Signers' public keys as the store held them, by party and key id.
+    keys: quick_cache::unsync::Cache<(PartyId, KeyId), [u8; 32]>,
+    /// The same keys, decompressed.
+    points: KeyCache,
 }
 
 /// What the admitter hands the committer.
@@ -299,7 +330,19 @@ impl Ledger {
                         charges: HashMap::new(),
                         groups_since_sweep: 0,
                     };
-                    admitter.run(jobs, max_group, linger);
+                    let (to_admit, verified) = std::sync::mpsc::sync_channel(1);
+                    std::thread::Builder::new()
+                        .name("ledger-verify".into())
+                        .spawn_scoped(scope, move || {
+                            let mut verifier = Verifier {
+                                store,
+                                keys: quick_cache::unsync::Cache::new(KEY_CACHE_ENTRIES),
+                                points: KeyCache::new(KEY_CACHE_ENTRIES),
+                            };
+                            verifier.run(jobs, to_admit, max_group, linger);
+                        })
+                        .expect("spawn the ledger verify thread");
+                    admitter.run(verified, max_group);
                     // Dropping the admitter closes the committer's channel: it finishes
                     // the groups in hand and ends, and the scope waits for it.
                 });
@@ -330,7 +373,11 @@ impl Ledger {
     pub async fn enqueue(&self, event: SignedEvent) -> Result<PendingReceipt, Refusal> {
         let (reply, receipt) = oneshot::channel();
         self.queue
-            .send(Job::Submit { event, reply })
+            .send(Job::Submit {
+                event,
+                reply,
+                checked: None,
+            })
             .await
             .map_err(|_| stopped())?;
         Ok(PendingReceipt(receipt))
@@ -383,11 +430,19 @@ fn spawn_ticker(queue: mpsc::WeakSender<Job>, interval: Duration) {
         .expect("spawn the checkpoint ticker thread");
 }
 
-impl Admitter<'_> {
-    fn run(&mut self, mut jobs: mpsc::Receiver<Job>, max_group: usize, linger: GroupLinger) {
-        let mut batch = Vec::with_capacity(max_group);
+impl Verifier<'_> {
+    /// Takes what has queued (letting it gather when busy: [`GroupLinger`]), checks the
+    /// signatures it can and hands the batch on, until the queue closes.
+    fn run(
+        &mut self,
+        mut jobs: mpsc::Receiver<Job>,
+        verified: std::sync::mpsc::SyncSender<Vec<Job>>,
+        max_group: usize,
+        linger: GroupLinger,
+    ) {
         let mut busy = BusyShare::default();
         loop {
+            let mut batch = Vec::with_capacity(max_group);
             let idle_from = Instant::now();
             let Some(first) = jobs.blocking_recv() else {
                 break;
@@ -409,13 +464,99 @@ impl Admitter<'_> {
                     open = take_queued(&mut jobs, &mut batch, max_group);
                 }
             }
-            let admitting = Instant::now();
+            let checking = Instant::now();
+            self.check(&mut batch);
+            // Waiting for the admitter counts as busy: the stages after this one are full.
+            if verified.send(batch).is_err() {
+                break;
+            }
+            busy.record(checking.elapsed(), arrived - idle_from);
+        }
+    }
+
+    /// Checks the signatures of the batch's events whose signer's key the store holds,
+    /// in one batch (one by one when the batch fails), and notes each result on its job.
+    fn check(&mut self, batch: &mut [Job]) {
+        let mut keyed: Vec<(usize, [u8; 32])> = Vec::with_capacity(batch.len());
+        for (i, job) in batch.iter().enumerate() {
+            if let Job::Submit { event, .. } = job
+                && let Some(key) = self.registered_key(event)
+            {
+                keyed.push((i, key));
+            }
+        }
+        if keyed.is_empty() {
+            return;
+        }
+        let event = |i: usize| match &batch[i] {
+            Job::Submit { event, .. } => event,
+            Job::Checkpoint | Job::Tick => unreachable!("only submissions are keyed"),
+        };
+        let checks: Vec<SignatureCheck<'_>> = keyed
+            .iter()
+            .map(|(i, key)| SignatureCheck {
+                key,
+                body: event(*i).body_bytes(),
+                signature: event(*i).signature(),
+            })
+            .collect();
+        let results: Vec<bool> = if verify_batch_with(&checks, &mut self.points) {
+            vec![true; checks.len()]
+        } else {
+            checks.iter().map(SignatureCheck::verify).collect()
+        };
+        drop(checks);
+        for ((i, key), good) in keyed.into_iter().zip(results) {
+            if let Job::Submit { checked, .. } = &mut batch[i] {
+                *checked = Some(Checked { key, good });
+            }
+        }
+    }
+
+    /// The public key the store holds for the event's signer and key id, if any.
+    fn registered_key(&mut self, event: &SignedEvent) -> Option<[u8; 32]> {
+        let body = event.body();
+        let id = (body.signer.clone(), body.key_id);
+        if let Some(key) = self.keys.get(&id) {
+            return Some(*key);
+        }
+        // A store that cannot be read leaves the check to the admitter, which reads
+        // the same and refuses the event for it.
+        let party = self.store.party(&body.signer).ok()??;
+        let key = party.key(&body.key_id)?.public_key;
+        self.keys.insert(id, key);
+        Some(key)
+    }
+}
+
+impl Admitter<'_> {
+    fn run(&mut self, verified: std::sync::mpsc::Receiver<Vec<Job>>, max_group: usize) {
+        let mut carried: Option<Vec<Job>> = None;
+        loop {
+            let mut batch = match carried.take() {
+                Some(batch) => batch,
+                None => match verified.recv() {
+                    Ok(batch) => batch,
+                    Err(_) => break,
+                },
+            };
+            // Batches the verifier passed while the last group was admitted go into
+            // this group, as many as fit.
+            while batch.len() < max_group {
+                match verified.try_recv() {
+                    Ok(more) if batch.len() + more.len() <= max_group => batch.extend(more),
+                    Ok(more) => {
+                        carried = Some(more);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
             if self.broken.load(Ordering::SeqCst) {
                 self.start_again();
             }
             self.forget_committed();
             let draft = self.admit_group(&mut batch);
-            busy.record(admitting.elapsed(), arrived - idle_from);
             if self.commits.send(ToCommit::Group(draft)).is_err() {
                 break;
             }
@@ -533,8 +674,8 @@ impl Admitter<'_> {
         let now_millis = now.timestamp_millis();
         self.charges.clear();
         for (i, job) in batch.iter().enumerate() {
-            let event = match job {
-                Job::Submit { event, .. } => event,
+            let (event, checked) = match job {
+                Job::Submit { event, checked, .. } => (event, checked),
                 Job::Checkpoint => {
                     checkpoint_asked = true;
                     outcomes.push(None);
@@ -557,8 +698,15 @@ impl Admitter<'_> {
             let admitted = admit_deferring_signature(&view, event, sequence, now);
             let outcome = match admitted {
                 Ok((admission, key)) => {
-                    if let Some(key) = key {
-                        deferred.push((i, key));
+                    match (key, checked) {
+                        (Some(key), Some(checked)) if checked.key == key => {
+                            if !checked.good {
+                                outcomes.push(Some(Err(bad_signature(event))));
+                                continue;
+                            }
+                        }
+                        (Some(key), _) => deferred.push((i, key)),
+                        (None, _) => {}
                     }
                     match admission {
                         Admission::New(changes) => {
@@ -636,7 +784,7 @@ impl Admitter<'_> {
 /// Parties, and lots, the writer keeps decoded (a few hundred bytes each).
 const STORE_CACHE_ENTRIES: usize = 16_384;
 
-/// How often a lingering admitter looks at the queue again.
+/// How often a lingering verifier looks at the queue again.
 const LINGER_POLL: Duration = Duration::from_micros(250);
 
 /// Moves queued jobs into `batch` until it holds `max_group`; false once the queue is
@@ -660,8 +808,8 @@ fn events_in(batch: &[Job]) -> usize {
         .count()
 }
 
-/// The share of its time the admitter spent admitting rather than waiting for a first
-/// event, over about the last twenty groups (an exponential average; time spent
+/// The share of its time the verifier spent checking and handing on batches rather than
+/// waiting for a first event, over about the last twenty batches (an exponential average; time spent
 /// lingering counts as neither, so lingering does not switch itself off).
 #[derive(Default)]
 struct BusyShare(f64);
@@ -764,22 +912,24 @@ fn bad_signatures(
         for (j, check) in half.iter().enumerate() {
             if !check.verify() {
                 let i = deferred[offset + j].0;
-                let body = event(i).body();
-                bad.insert(
-                    i,
-                    Refusal::new(
-                        RefusalCode::Unauthenticated,
-                        "signature",
-                        format!(
-                            "does not verify under key {} of party {}",
-                            body.key_id, body.signer
-                        ),
-                    ),
-                );
+                bad.insert(i, bad_signature(event(i)));
             }
         }
     }
     bad
+}
+
+/// The refusal of an event whose signature does not verify under its signer's key.
+fn bad_signature(event: &SignedEvent) -> Refusal {
+    let body = event.body();
+    Refusal::new(
+        RefusalCode::Unauthenticated,
+        "signature",
+        format!(
+            "does not verify under key {} of party {}",
+            body.key_id, body.signer
+        ),
+    )
 }
 
 impl Committer<'_> {

@@ -413,14 +413,14 @@ async fn outcomes_queued(ledger: &Ledger, events: &[SignedEvent]) -> Vec<Result<
     outcomes
 }
 
-#[tokio::test]
-async fn a_bad_signature_in_a_group_refuses_it_and_only_what_relies_on_it() {
+/// The district's history with the signature of its first origin spoiled, and that
+/// origin's index: its lot never comes to be, so what ships, receives, tests or
+/// transforms that lot is refused too.
+fn spoiled_history() -> (Vec<SignedEvent>, usize) {
     let mut events: Vec<SignedEvent> = history()
         .iter()
         .map(|e| decode_signed_event(e.clone()).unwrap())
         .collect();
-    // Spoil the signature of the first origin: its lot never comes to be, so what ships,
-    // receives, tests or transforms that lot is refused too, in the same groups.
     let spoiled = events
         .iter()
         .position(|e| e.body().kind.name() == "ORIGIN")
@@ -432,24 +432,20 @@ async fn a_bad_signature_in_a_group_refuses_it_and_only_what_relies_on_it() {
         events[spoiled].body().clone(),
         signature,
     );
-    let config = WriterConfig {
-        queue_capacity: 4096,
-        max_group: 4096,
-        ..WriterConfig::default()
-    };
-    let batched = Ledger::start(Arc::new(MemStore::new()), log_signer(), config).unwrap();
-    let queued = outcomes_queued(&batched, &events).await;
+    (events, spoiled)
+}
 
-    // The same events one at a time, each in a group of its own.
+/// Each event's outcome when submitted one at a time, each in a group of its own.
+async fn outcomes_one_by_one(events: &[SignedEvent]) -> Vec<Result<u64, RefusalCode>> {
     let single = Ledger::start(
         Arc::new(MemStore::new()),
         log_signer(),
         WriterConfig::default(),
     )
     .unwrap();
-    let mut one_by_one = Vec::new();
-    for event in &events {
-        one_by_one.push(
+    let mut outcomes = Vec::new();
+    for event in events {
+        outcomes.push(
             single
                 .submit(event.clone())
                 .await
@@ -457,16 +453,76 @@ async fn a_bad_signature_in_a_group_refuses_it_and_only_what_relies_on_it() {
                 .map_err(|r| r.code),
         );
     }
-    assert_eq!(queued, one_by_one);
-    assert_eq!(queued[spoiled], Err(RefusalCode::Unauthenticated));
-    let refused = queued.iter().filter(|o| o.is_err()).count();
+    outcomes
+}
+
+/// Outcomes of the spoiled history as `outcomes_one_by_one` gives them, and the
+/// checkpoint of the ledger that gave `outcomes` over what it admitted.
+async fn assert_spoiled_outcomes(
+    ledger: &Ledger,
+    events: &[SignedEvent],
+    spoiled: usize,
+    outcomes: &[Result<u64, RefusalCode>],
+) {
+    assert_eq!(outcomes, outcomes_one_by_one(events).await);
+    assert_eq!(outcomes[spoiled], Err(RefusalCode::Unauthenticated));
+    let refused = outcomes.iter().filter(|o| o.is_err()).count();
     assert!(
         refused > 1,
         "events relying on the spoiled origin are refused too"
     );
     assert!(refused < events.len() / 2, "the rest are admitted");
-    let admitted = queued.iter().filter(|o| o.is_ok()).count() as u64;
-    assert_checkpoint_matches_events(&batched, &**batched.store(), admitted).await;
+    let admitted = outcomes.iter().filter(|o| o.is_ok()).count() as u64;
+    assert_checkpoint_matches_events(ledger, &**ledger.store(), admitted).await;
+}
+
+fn one_big_group() -> WriterConfig {
+    WriterConfig {
+        queue_capacity: 4096,
+        max_group: 4096,
+        ..WriterConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_bad_signature_in_a_group_refuses_it_and_only_what_relies_on_it() {
+    // Queued all at once and checked as one batch (the verifier waits for all of them),
+    // registrations and the events they allow share a group: no signer's key is stored
+    // when the verifier looks, so the admitter checks every signature itself.
+    let (events, spoiled) = spoiled_history();
+    assert!(events.len() <= 4096);
+    let config = WriterConfig {
+        linger: GroupLinger {
+            wait: std::time::Duration::from_secs(60),
+            until: events.len(),
+            when_busy: 0.0,
+        },
+        ..one_big_group()
+    };
+    let batched = Ledger::start(Arc::new(MemStore::new()), log_signer(), config).unwrap();
+    let queued = outcomes_queued(&batched, &events).await;
+    assert_spoiled_outcomes(&batched, &events, spoiled, &queued).await;
+}
+
+#[tokio::test]
+async fn a_bad_signature_checked_ahead_of_admission_refuses_it_and_what_relies_on_it() {
+    // Everything before the spoiled origin is stored first, its signer's registration
+    // among it, so the verifier knows the key and checks the signature ahead of the
+    // admitter, which must take its word that it is bad.
+    let (events, spoiled) = spoiled_history();
+    let ledger = Ledger::start(Arc::new(MemStore::new()), log_signer(), one_big_group()).unwrap();
+    let mut outcomes = Vec::new();
+    for event in &events[..spoiled] {
+        outcomes.push(
+            ledger
+                .submit(event.clone())
+                .await
+                .map(|r| r.sequence)
+                .map_err(|r| r.code),
+        );
+    }
+    outcomes.extend(outcomes_queued(&ledger, &events[spoiled..]).await);
+    assert_spoiled_outcomes(&ledger, &events, spoiled, &outcomes).await;
 }
 
 #[tokio::test]
