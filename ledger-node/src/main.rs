@@ -88,9 +88,9 @@ struct Args {
     /// sheet of tens of thousands of receipts goes through at full speed).
     #[arg(long, env = "FOODTRACE_PARTY_BURST", default_value_t = 100_000)]
     party_burst: u32,
-    /// Under load (the writer busy at least half the time lately), how long, in
-    /// microseconds, a commit group's first event may wait for more to gather: signatures
-    /// are cheaper to check in bigger batches. 0: never wait.
+    /// Under load (the writer's verifier busy at least half the time lately), how long,
+    /// in microseconds, a batch's first event may wait for more to gather: signatures are
+    /// cheaper to check in bigger batches. 0: never wait.
     #[arg(long, env = "FOODTRACE_GROUP_LINGER_US", default_value_t = 2_000)]
     group_linger_us: u64,
     /// The events that end that wait once queued.
