@@ -74,6 +74,8 @@ impl Layer {
 pub struct StoreCache {
     parties: quick_cache::unsync::Cache<PartyId, PartyRecord>,
     lots: quick_cache::unsync::Cache<LotId, LotRecord>,
+    /// The authority, once the store has one (every event's admission asks).
+    authority: Option<PartyId>,
 }
 
 impl StoreCache {
@@ -82,6 +84,7 @@ impl StoreCache {
         StoreCache {
             parties: quick_cache::unsync::Cache::new(entries),
             lots: quick_cache::unsync::Cache::new(entries),
+            authority: None,
         }
     }
 
@@ -93,12 +96,16 @@ impl StoreCache {
         for lot in layer.lots.keys() {
             self.lots.remove(lot);
         }
+        if layer.authority.is_some() {
+            self.authority = None;
+        }
     }
 
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.parties.clear();
         self.lots.clear();
+        self.authority = None;
     }
 }
 
@@ -207,10 +214,18 @@ where
 
 impl LedgerView for PendingView<'_> {
     fn authority(&self) -> Result<Option<PartyId>, LookupError> {
-        match self.pending().find_map(|layer| layer.authority.as_ref()) {
-            Some(authority) => Ok(Some(authority.clone())),
-            None => self.store.authority().map_err(lookup),
+        if let Some(authority) = self.pending().find_map(|layer| layer.authority.as_ref()) {
+            return Ok(Some(authority.clone()));
         }
+        let Some(cache) = self.cache else {
+            return self.store.authority().map_err(lookup);
+        };
+        if let Some(authority) = &cache.borrow().authority {
+            return Ok(Some(authority.clone()));
+        }
+        let authority = self.store.authority().map_err(lookup)?;
+        cache.borrow_mut().authority.clone_from(&authority);
+        Ok(authority)
     }
 
     fn party(&self, party_id: &PartyId) -> Result<Option<PartyRecord>, LookupError> {
