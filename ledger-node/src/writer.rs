@@ -809,8 +809,9 @@ fn events_in(batch: &[Job]) -> usize {
 }
 
 /// The share of its time the verifier spent checking and handing on batches rather than
-/// waiting for a first event, over about the last twenty batches (an exponential average; time spent
-/// lingering counts as neither, so lingering does not switch itself off).
+/// waiting for a first event, over about the last twenty batches (an exponential
+/// average; time spent lingering counts as neither, so lingering does not switch itself
+/// off).
 #[derive(Default)]
 struct BusyShare(f64);
 
