@@ -488,18 +488,7 @@ impl Verifier<'_> {
         if keyed.is_empty() {
             return;
         }
-        let event = |i: usize| match &batch[i] {
-            Job::Submit { event, .. } => event,
-            Job::Checkpoint | Job::Tick => unreachable!("only submissions are keyed"),
-        };
-        let checks: Vec<SignatureCheck<'_>> = keyed
-            .iter()
-            .map(|(i, key)| SignatureCheck {
-                key,
-                body: event(*i).body_bytes(),
-                signature: event(*i).signature(),
-            })
-            .collect();
+        let checks = signature_checks(batch, &keyed);
         let results: Vec<bool> = if verify_batch_with(&checks, &mut self.points) {
             vec![true; checks.len()]
         } else {
@@ -877,18 +866,7 @@ fn bad_signatures(
     deferred: &[(usize, [u8; 32])],
     keys: &mut [KeyCache; 2],
 ) -> HashMap<usize, Refusal> {
-    let event = |i: usize| match &batch[i] {
-        Job::Submit { event, .. } => event,
-        Job::Checkpoint | Job::Tick => unreachable!("only submissions have signatures"),
-    };
-    let checks: Vec<SignatureCheck<'_>> = deferred
-        .iter()
-        .map(|(i, key)| SignatureCheck {
-            key,
-            body: event(*i).body_bytes(),
-            signature: event(*i).signature(),
-        })
-        .collect();
+    let checks = signature_checks(batch, deferred);
     let halves = if checks.len() >= PARALLEL_CHECKS {
         checks.split_at(checks.len() / 2)
     } else {
@@ -913,11 +891,37 @@ fn bad_signatures(
         for (j, check) in half.iter().enumerate() {
             if !check.verify() {
                 let i = deferred[offset + j].0;
-                bad.insert(i, bad_signature(event(i)));
+                bad.insert(i, bad_signature(submitted(batch, i)));
             }
         }
     }
     bad
+}
+
+/// The checks of the signatures of `batch`'s submissions at the given (job index, key).
+fn signature_checks<'a>(
+    batch: &'a [Job],
+    keyed: &'a [(usize, [u8; 32])],
+) -> Vec<SignatureCheck<'a>> {
+    keyed
+        .iter()
+        .map(|(i, key)| {
+            let event = submitted(batch, *i);
+            SignatureCheck {
+                key,
+                body: event.body_bytes(),
+                signature: event.signature(),
+            }
+        })
+        .collect()
+}
+
+/// The event of the submission at `i` (a job with a signature to check).
+fn submitted(batch: &[Job], i: usize) -> &SignedEvent {
+    match &batch[i] {
+        Job::Submit { event, .. } => event,
+        Job::Checkpoint | Job::Tick => unreachable!("only submissions have signatures"),
+    }
 }
 
 /// The refusal of an event whose signature does not verify under its signer's key.

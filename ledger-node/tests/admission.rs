@@ -443,10 +443,19 @@ async fn outcomes_one_by_one(events: &[SignedEvent]) -> Vec<Result<u64, RefusalC
         WriterConfig::default(),
     )
     .unwrap();
+    outcomes_submitted(&single, events).await
+}
+
+/// Submits `events` one at a time, each waiting for the one before to be stored, and
+/// returns each one's outcome as (sequence, or the refusal's code).
+async fn outcomes_submitted(
+    ledger: &Ledger,
+    events: &[SignedEvent],
+) -> Vec<Result<u64, RefusalCode>> {
     let mut outcomes = Vec::new();
     for event in events {
         outcomes.push(
-            single
+            ledger
                 .submit(event.clone())
                 .await
                 .map(|r| r.sequence)
@@ -511,16 +520,7 @@ async fn a_bad_signature_checked_ahead_of_admission_refuses_it_and_what_relies_o
     // admitter, which must take its word that it is bad.
     let (events, spoiled) = spoiled_history();
     let ledger = Ledger::start(Arc::new(MemStore::new()), log_signer(), one_big_group()).unwrap();
-    let mut outcomes = Vec::new();
-    for event in &events[..spoiled] {
-        outcomes.push(
-            ledger
-                .submit(event.clone())
-                .await
-                .map(|r| r.sequence)
-                .map_err(|r| r.code),
-        );
-    }
+    let mut outcomes = outcomes_submitted(&ledger, &events[..spoiled]).await;
     outcomes.extend(outcomes_queued(&ledger, &events[spoiled..]).await);
     assert_spoiled_outcomes(&ledger, &events, spoiled, &outcomes).await;
 }
