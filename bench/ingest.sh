@@ -61,7 +61,7 @@ if [ -n "${FRESH:-}" ] && [ -n "$FRACTION" ]; then
     start_node
     echo "$FRACTION of max ($MAX events/s) on a fresh node: $RATE events/s"
     "$BIN/foodtrace" loadgen --server "$GRPC" --key "$WORK/authority.key" --as "$AUTHORITY" \
-        --events "$EVENTS" --rate "$RATE" --node-pid "$NODE" --node-data-dir "$DATA" | tee -a "$WORK/loadgen.log"
+        --events "$EVENTS" --rate "$RATE" --node-pid "$NODE" --node-data-dir "$DATA" "$@" | tee -a "$WORK/loadgen.log"
 fi
 
 if [ -n "${AUDIT:-}" ]; then

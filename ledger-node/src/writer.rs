@@ -27,8 +27,9 @@
 //!   nodes, checkpoint) as one synced batch and only then answers its submitters.
 //!
 //! So one fsync serves a whole group, and while one group is written the next is
-//! admitted and the one after it verified. At most one batch waits for the admitter and
-//! two groups for the committer. If a commit fails, that group and every group admitted
+//! admitted and the one after it verified. At most two batches wait for the admitter
+//! (one queued, and one carried over when it did not fit in the last group) and two
+//! groups for the committer. If a commit fails, that group and every group admitted
 //! after it are refused (they may rely on it), and the admitter starts again from what
 //! the store holds.
 //!
