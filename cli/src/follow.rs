@@ -82,11 +82,16 @@ impl Followed {
             // An event that does not decode is kept with no index entries: the audit
             // reports it at its sequence number.
             let index = match &body {
-                Ok(signed) => {
-                    EventIndex::of(signed.body(), signed.hash(), event.sequence, |link| {
-                        store.sequence_of(link).ok().flatten()
-                    })
-                }
+                Ok(signed) => EventIndex::of(
+                    signed.body(),
+                    signed.hash(),
+                    event.sequence,
+                    |link| store.sequence_of(link).ok().flatten(),
+                    |lot| {
+                        let lot = store.lot(lot).ok().flatten();
+                        lot.map(|lot| lot.created_at_sequence)
+                    },
+                ),
                 Err(_) => EventIndex::default(),
             };
             let tree_nodes = frontier.append(leaf_hash(

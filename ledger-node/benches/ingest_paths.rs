@@ -62,9 +62,16 @@ fn new_event(
     sequence: u64,
     now: DateTime<Utc>,
     link_sequence: impl Fn(&ledger_core::EventHash) -> Option<u64>,
+    lot_created: impl Fn(&ledger_core::LotId) -> Option<u64>,
 ) -> NewEvent {
     NewEvent {
-        index: EventIndex::of(event.body(), event.hash(), sequence, link_sequence),
+        index: EventIndex::of(
+            event.body(),
+            event.hash(),
+            sequence,
+            link_sequence,
+            lot_created,
+        ),
         event: StoredEvent {
             sequence,
             hash: event.hash(),
@@ -83,9 +90,13 @@ fn append(store: &MemStore, event: &SignedEvent, now: DateTime<Utc>) {
         panic!("a duplicate")
     };
     let group = CommitGroup {
-        events: vec![new_event(event, sequence, now, |link| {
-            store.sequence_of(link).ok().flatten()
-        })],
+        events: vec![new_event(
+            event,
+            sequence,
+            now,
+            |link| store.sequence_of(link).ok().flatten(),
+            |lot| Some(store.lot(lot).ok().flatten()?.created_at_sequence),
+        )],
         lots: changes.new_lot.into_iter().collect(),
         parties: changes.party.into_iter().collect(),
         ..CommitGroup::default()
@@ -179,7 +190,11 @@ fn store_append(c: &mut Criterion) {
                 event.signature(),
                 now.timestamp_millis(),
             )));
-            group.events.push(new_event(event, sequence, now, |_| None));
+            // Links and lots unresolved: every lot entry is filed as if its event
+            // created the lot.
+            group
+                .events
+                .push(new_event(event, sequence, now, |_| None, |_| None));
         }
         group
     };

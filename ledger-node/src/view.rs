@@ -179,6 +179,25 @@ impl<'a> PendingView<'a> {
         }
     }
 
+    /// The sequence number of the event that created a lot, pending or stored (`None`
+    /// if unknown or unreadable: admission has read it already, so neither happens in
+    /// practice).
+    pub fn lot_created_at(&self, lot_id: &LotId) -> Option<u64> {
+        if let Some(lot) = self.pending().find_map(|layer| layer.lots.get(lot_id)) {
+            return Some(lot.created_at_sequence);
+        }
+        if let Some(cache) = self.cache
+            && let Some(lot) = cache.borrow_mut().lots.get(lot_id)
+        {
+            return Some(lot.created_at_sequence);
+        }
+        self.store
+            .lot(lot_id)
+            .ok()
+            .flatten()
+            .map(|lot| lot.created_at_sequence)
+    }
+
     /// An event admitted but not yet written, by hash.
     pub fn pending_event(&self, hash: &EventHash) -> Option<&ViewedEvent> {
         self.pending().find_map(|layer| layer.events.get(hash))

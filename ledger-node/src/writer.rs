@@ -725,9 +725,13 @@ impl Admitter<'_> {
                                     body: event.body_bytes().to_vec(),
                                     signature: *event.signature(),
                                 },
-                                index: EventIndex::of(body, hash, sequence, |link| {
-                                    view.sequence_of(link)
-                                }),
+                                index: EventIndex::of(
+                                    body,
+                                    hash,
+                                    sequence,
+                                    |link| view.sequence_of(link),
+                                    |lot| view.lot_created_at(lot),
+                                ),
                             });
                             group.lots.extend(changes.new_lot);
                             group.parties.extend(changes.party);

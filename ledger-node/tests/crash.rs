@@ -422,20 +422,27 @@ fn check_indexes(store: &RocksStore, sequence: u64) {
         signature: stored.signature.to_vec(),
     })
     .expect("a stored event decodes");
-    let index = EventIndex::of(event.body(), stored.hash, sequence, |hash| {
-        store.sequence_of(hash).unwrap()
-    });
-    for (lot, fact) in &index.lots {
-        let facts = store.lot_facts(lot, sequence.checked_sub(1), 1).unwrap();
+    let index = EventIndex::of(
+        event.body(),
+        stored.hash,
+        sequence,
+        |hash| store.sequence_of(hash).unwrap(),
+        |lot| Some(store.lot(lot).unwrap()?.created_at_sequence),
+    );
+    for entry in &index.lots {
+        let facts = store
+            .lot_facts(&entry.lot, sequence.checked_sub(1), 1)
+            .unwrap();
         assert_eq!(
             facts.first(),
-            Some(fact),
-            "event {sequence}'s fact on lot {lot}"
+            Some(&entry.fact),
+            "event {sequence}'s fact on lot {}",
+            entry.lot
         );
     }
-    for link in &index.links {
+    for link in event.body().kind.links() {
         assert!(
-            store.followers(link).unwrap().contains(&sequence),
+            store.followers(&link).unwrap().contains(&sequence),
             "event {sequence} is indexed as following {link}"
         );
     }

@@ -271,7 +271,7 @@ fn trace_json_is_the_trace_view() {
 /// Through the cache: events copied from the cached JSON are the events written afresh.
 #[test]
 fn cached_event_json_is_written_event_json() {
-    use ledger_store::{CommitGroup, EventIndex, LedgerStore, NewEvent, StoredEvent};
+    use ledger_store::{CommitGroup, EventIndex, LedgerStore, LotEntry, NewEvent, StoredEvent};
     let facts = graph();
     let mut by_sequence: std::collections::BTreeMap<u64, Vec<(LotId, LotFact)>> =
         Default::default();
@@ -295,7 +295,15 @@ fn cached_event_json_is_written_event_json() {
                 signature: [0; 64],
             },
             index: EventIndex {
-                lots,
+                // Every lot's record (below) says it was created at sequence 0.
+                lots: lots
+                    .into_iter()
+                    .map(|(lot, fact)| LotEntry {
+                        lot,
+                        created_at_sequence: 0,
+                        fact,
+                    })
+                    .collect(),
                 ..EventIndex::default()
             },
         })
@@ -303,6 +311,11 @@ fn cached_event_json_is_written_event_json() {
     store
         .commit(&CommitGroup {
             events,
+            lots: facts
+                .0
+                .keys()
+                .map(|lot| ledger_store::conformance::lot_record(lot.as_str(), 0))
+                .collect(),
             ..CommitGroup::default()
         })
         .unwrap();

@@ -9,19 +9,34 @@
 //! |---------------|--------------------------------------------------|-------|
 //! | `events`      | sequence (u64 big-endian)                        | envelope, below |
 //! | `by_hash`     | event hash (32 bytes)                            | sequence (u64 BE) |
-//! | `by_lot`      | lot id, `0x00`, sequence (u64 BE)                | what the event says about the lot: a `LotFact` (postcard) |
+//! | `lot_entries` | the lot's creation sequence (u64 BE), lot id, `0x00`, sequence (u64 BE) | what the event says about the lot: a `LotFact` (postcard) |
 //! | `by_party`    | party id, `0x00`, occurred-at ms (i64 BE, sign bit flipped), sequence (u64 BE) | empty |
-//! | `followers`   | linked event hash (32 bytes), sequence (u64 BE)  | empty |
+//! | `followers_of` | linked event's sequence (u64 BE), sequence (u64 BE) | empty |
 //! | `by_kind`     | kind (or `*` for all), `0x00`, occurred-at ms (flipped), sequence | empty |
 //! | `lots_by`     | `a`, `p:`product or `c:`creator, `0x00`, created-at ms (flipped), creating sequence | lot id |
 //! | `lots`        | lot id                                           | JSON `LotRecord` |
 //! | `parties`     | party id                                         | JSON `PartyRecord` |
 //! | `tree`        | level (1 byte), index (u64 BE), levels 2 and up  | Merkle node (32 bytes) |
 //! | `checkpoints` | tree size (u64 BE)                               | signed note (UTF-8) |
-//! | `meta`        | `next_sequence`, `authority`, `format`           | u64 BE, party id, `3` |
+//! | `meta`        | `next_sequence`, `authority`, `format`, `legacy_index_below` | u64 BE, party id, `4`, u64 BE |
+//! | `by_lot`, `followers` | format 3's lot index (lot id, `0x00`, sequence) and links down (linked hash, sequence) | as `lot_entries`, `followers_of` |
 //!
 //! Ids never contain `0x00` (they exclude control characters), so the separator keeps
 //! one id's keys from running into another's whose id it prefixes.
+//!
+//! Where a commit's keys land matters as much as how many there are: a key at a random
+//! place costs a memtable insert that searches the skip list from the top, and every
+//! flushed table of random keys overlaps the whole family below it, so compaction
+//! rewrites it all. So the lot index and the links down start with a sequence number
+//! (the lot's creation, the linked event's), where most of a group's new entries sit
+//! close to each other and to the end of the key space: lots are busy for a while after
+//! they are created, then quiet. A lot's entries are found through its record
+//! (`lots`), which gives its creation sequence; an event's followers through `by_hash`.
+//!
+//! Format 3 keyed both by id and hash (`by_lot`, `followers`). A directory it wrote keeps
+//! those families, read but never written: its first commit in format 4 records in
+//! `meta/legacy_index_below` the first sequence number indexed the new way, and a
+//! query reads the old family for events below it, then the new one.
 //!
 //! The event envelope: format byte `1`, recorded-at (i64 BE Unix milliseconds), the
 //! 32-byte hash, the 64-byte signature, then the body bytes exactly as received.
@@ -58,9 +73,13 @@ use rocksdb::{
 
 const CF_EVENTS: &str = "events";
 const CF_BY_HASH: &str = "by_hash";
+/// Format 3's lot index, keyed by lot id: read, never written (see [`META_LEGACY_BELOW`]).
 const CF_BY_LOT: &str = "by_lot";
+const CF_LOT_ENTRIES: &str = "lot_entries";
 const CF_BY_PARTY: &str = "by_party";
+/// Format 3's links down, keyed by the linked event's hash: read, never written.
 const CF_FOLLOWERS: &str = "followers";
+const CF_FOLLOWERS_OF: &str = "followers_of";
 const CF_BY_KIND: &str = "by_kind";
 const CF_LOTS_BY: &str = "lots_by";
 const CF_LOTS: &str = "lots";
@@ -68,14 +87,16 @@ const CF_PARTIES: &str = "parties";
 const CF_META: &str = "meta";
 const CF_TREE: &str = "tree";
 const CF_CHECKPOINTS: &str = "checkpoints";
-const ALL_CFS: [&str; 12] = [
+const ALL_CFS: [&str; 14] = [
     CF_BY_KIND,
     CF_LOTS_BY,
     CF_EVENTS,
     CF_BY_HASH,
     CF_BY_LOT,
+    CF_LOT_ENTRIES,
     CF_BY_PARTY,
     CF_FOLLOWERS,
+    CF_FOLLOWERS_OF,
     CF_LOTS,
     CF_PARTIES,
     CF_META,
@@ -86,12 +107,19 @@ const ALL_CFS: [&str; 12] = [
 const META_NEXT_SEQUENCE: &[u8] = b"next_sequence";
 const META_AUTHORITY: &[u8] = b"authority";
 const META_FORMAT: &[u8] = b"format";
+/// In a directory that an earlier format wrote: the first sequence number indexed in
+/// `lot_entries` and `followers_of`. Entries of earlier events are in the old families,
+/// `by_lot` and `followers`, which are kept and read but never written.
+const META_LEGACY_BELOW: &[u8] = b"legacy_index_below";
 /// The layout version in `meta/format`: 2 added lot facts to `by_lot` values; 3 stopped
-/// storing Merkle nodes below [`STORED_TREE_LEVEL`]. A format-2 directory reads the same
-/// (its extra nodes are never read) and becomes format 3 at its next commit.
-const FORMAT_VERSION: u8 = 3;
+/// storing Merkle nodes below [`STORED_TREE_LEVEL`]; 4 moved the lot index and the links
+/// down to keys that start with a sequence number (`lot_entries`, `followers_of`), so
+/// that new entries land near each other instead of all over the key space. An older
+/// directory reads the same and becomes format 4 at its next commit, which records
+/// where its old index entries end ([`META_LEGACY_BELOW`]); nothing is rewritten.
+const FORMAT_VERSION: u8 = 4;
 /// Formats this code opens.
-const READABLE_FORMATS: [u8; 2] = [2, 3];
+const READABLE_FORMATS: [u8; 3] = [2, 3, 4];
 /// The lowest level of the Merkle tree kept in `tree`; nodes below it are derived from
 /// the events they cover (at most two).
 const STORED_TREE_LEVEL: u8 = 2;
@@ -132,6 +160,10 @@ impl Default for RocksOptions {
 pub struct RocksStore {
     db: DB,
     next_sequence: AtomicU64,
+    /// Events below this have their lot entries and links in the format-3 families
+    /// (`by_lot`, `followers`); `u64::MAX` until an older directory's first commit in
+    /// format 4, 0 for a directory that format 4 started.
+    legacy_below: AtomicU64,
     commit_lock: Mutex<()>,
 }
 
@@ -175,6 +207,19 @@ fn lot_key(filter: LotFilter<'_>) -> String {
         LotFilter::Product(product) => format!("p:{product}"),
         LotFilter::Creator(party) => format!("c:{party}"),
     }
+}
+
+/// A `lot_entries` key: the lot's creation sequence, its id, `0x00`, then the event's
+/// sequence (none: the prefix of all the lot's keys).
+fn lot_entry_key(created_at_sequence: u64, lot: &LotId, sequence: Option<u64>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + lot.as_str().len() + 1 + 8);
+    key.extend_from_slice(&created_at_sequence.to_be_bytes());
+    key.extend_from_slice(lot.as_str().as_bytes());
+    key.push(0);
+    if let Some(sequence) = sequence {
+        key.extend_from_slice(&sequence.to_be_bytes());
+    }
+    key
 }
 
 fn tree_key(level: u8, index: u64) -> [u8; 9] {
@@ -272,7 +317,18 @@ impl RocksStore {
             }
             table
         };
-        let descriptors = ALL_CFS.iter().map(|name| {
+        // A read-only or secondary open cannot create families: it opens those the
+        // directory has (one an older format wrote lacks the newer ones, which then read
+        // as empty).
+        let existing = if options.read_only || options.secondary.is_some() {
+            DB::list_cf(&db_options, path).map_err(io)?
+        } else {
+            ALL_CFS.iter().map(|name| name.to_string()).collect()
+        };
+        let families = ALL_CFS
+            .iter()
+            .filter(|name| existing.iter().any(|e| e == *name));
+        let descriptors = families.map(|name| {
             // Admission looks up keys that are mostly absent (is this event new? is this
             // lot new? is this party registered?): a Bloom filter answers those without
             // reading a data block. The other families are scanned or read by keys that
@@ -302,10 +358,12 @@ impl RocksStore {
         let store = RocksStore {
             db,
             next_sequence: AtomicU64::new(0),
+            legacy_below: AtomicU64::new(0),
             commit_lock: Mutex::new(()),
         };
         let next = store.check_consistency()?;
         store.next_sequence.store(next, Ordering::SeqCst);
+        store.read_legacy_below()?;
         Ok(store)
     }
 
@@ -345,7 +403,76 @@ impl RocksStore {
             None => 0,
         };
         self.next_sequence.fetch_max(next, Ordering::SeqCst);
+        // The primary may have moved to format 4 since.
+        self.read_legacy_below()?;
         Ok(self.next_sequence.load(Ordering::SeqCst))
+    }
+
+    /// Reads where the format-3 index entries end ([`META_LEGACY_BELOW`]).
+    fn read_legacy_below(&self) -> Result<(), StoreError> {
+        let meta = self.cf(CF_META);
+        let format = self.db.get_cf(meta, META_FORMAT).map_err(io)?;
+        let below = match format.as_deref() {
+            // A new directory.
+            None => 0,
+            Some([format]) if *format < 4 => u64::MAX,
+            Some(_) => match self.db.get_cf(meta, META_LEGACY_BELOW).map_err(io)? {
+                Some(bytes) => read_u64(&bytes, "meta/legacy_index_below")?,
+                None => 0,
+            },
+        };
+        self.legacy_below.store(below, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The sequence number of the event that created the lot, from its record.
+    fn lot_created_at(&self, lot_id: &LotId) -> Result<Option<u64>, StoreError> {
+        Ok(self.lot(lot_id)?.map(|lot| lot.created_at_sequence))
+    }
+
+    /// Visits the lot's index entries after `after` (exclusive), in ascending sequence
+    /// order, as (sequence, value), while `each` returns `Ok(true)`: first those in the
+    /// format-3 family, then those filed under the lot's creation sequence.
+    fn scan_lot(
+        &self,
+        lot_id: &LotId,
+        after: Option<u64>,
+        mut each: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let start_seq = match after {
+            Some(u64::MAX) => return Ok(()),
+            Some(after) => after + 1,
+            None => 0,
+        };
+        let legacy_below = self.legacy_below.load(Ordering::SeqCst);
+        let mut ranges = Vec::with_capacity(2);
+        if start_seq < legacy_below {
+            let prefix = id_key(lot_id.as_str(), &[]);
+            let start = id_key(lot_id.as_str(), &[&start_seq.to_be_bytes()]);
+            ranges.push((CF_BY_LOT, prefix, start));
+        }
+        if legacy_below != u64::MAX
+            && let Some(created) = self.lot_created_at(lot_id)?
+        {
+            let prefix = lot_entry_key(created, lot_id, None);
+            let start = lot_entry_key(created, lot_id, Some(start_seq));
+            ranges.push((CF_LOT_ENTRIES, prefix, start));
+        }
+        let mut bad = None;
+        let mut more = true;
+        for (cf, prefix, start) in ranges {
+            self.scan_entries(cf, &prefix, &start, |suffix, value| {
+                match read_u64(suffix, "lot index key").and_then(|seq| each(seq, value)) {
+                    Ok(go_on) => more = go_on,
+                    Err(e) => bad = Some(e),
+                }
+                more && bad.is_none()
+            })?;
+            if !more || bad.is_some() {
+                break;
+            }
+        }
+        bad.map_or(Ok(()), Err)
     }
 
     /// Opens the store in `path` for reading only: a snapshot as of now, beside a
@@ -525,7 +652,10 @@ impl RocksStore {
         start: &[u8],
         mut keep_going: impl FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        let mut iterator = self.db.raw_iterator_cf(self.cf(cf));
+        let Some(family) = self.db.cf_handle(cf) else {
+            return Ok(()); // not in this (read-only, older) directory: no entries
+        };
+        let mut iterator = self.db.raw_iterator_cf(family);
         iterator.seek(start);
         while iterator.valid() {
             let (Some(key), Some(value)) = (iterator.key(), iterator.value()) else {
@@ -599,7 +729,7 @@ impl SortedBatch {
         self.puts.push((cf, key.into(), value.into()));
     }
 
-    fn into_write_batch(mut self, store: &RocksStore) -> WriteBatch {
+    fn into_write_batch(mut self, store: &RocksStore) -> Result<WriteBatch, StoreError> {
         // Stable: of two writes of one key, the later still lands last.
         self.puts
             .sort_by(|(cf_a, key_a, _), (cf_b, key_b, _)| (cf_a, key_a).cmp(&(cf_b, key_b)));
@@ -616,14 +746,19 @@ impl SortedBatch {
             let family = match handle {
                 Some((name, family)) if name == *cf => family,
                 _ => {
-                    let family = store.cf(cf);
+                    let family = store.db.cf_handle(cf).ok_or_else(|| {
+                        StoreError::new(
+                            StoreErrorKind::Io,
+                            format!("column family {cf} is missing (a read-only open of an older directory)"),
+                        )
+                    })?;
                     handle = Some((cf, family));
                     family
                 }
             };
             batch.put_cf(family, key, value);
         }
-        batch
+        Ok(batch)
     }
 }
 
@@ -641,8 +776,12 @@ impl LedgerStore for RocksStore {
             let seq = event.sequence.to_be_bytes();
             batch.put(CF_EVENTS, seq, encode_envelope(event));
             batch.put(CF_BY_HASH, event.hash.as_bytes(), seq);
-            for (lot, fact) in &new.index.lots {
-                batch.put(CF_BY_LOT, id_key(lot.as_str(), &[&seq]), fact.encode());
+            for entry in &new.index.lots {
+                batch.put(
+                    CF_LOT_ENTRIES,
+                    lot_entry_key(entry.created_at_sequence, &entry.lot, Some(event.sequence)),
+                    entry.fact.encode(),
+                );
             }
             let time = flip(new.index.occurred_at_millis);
             for party in &new.index.parties {
@@ -653,9 +792,10 @@ impl LedgerStore for RocksStore {
                 );
             }
             for link in &new.index.links {
-                let mut key = link.as_bytes().to_vec();
+                let mut key = Vec::with_capacity(16);
+                key.extend_from_slice(&link.to_be_bytes());
                 key.extend_from_slice(&seq);
-                batch.put(CF_FOLLOWERS, key, Vec::new());
+                batch.put(CF_FOLLOWERS_OF, key, Vec::new());
             }
             for kind in [new.index.kind.as_str(), "*"] {
                 batch.put(CF_BY_KIND, id_key(kind, &[&time, &seq]), Vec::new());
@@ -704,12 +844,19 @@ impl LedgerStore for RocksStore {
         let new_next = next + group.events.len() as u64;
         batch.put(CF_META, META_NEXT_SEQUENCE, new_next.to_be_bytes());
         batch.put(CF_META, META_FORMAT, [FORMAT_VERSION]);
+        let upgrading = self.legacy_below.load(Ordering::SeqCst) == u64::MAX;
+        if upgrading {
+            batch.put(CF_META, META_LEGACY_BELOW, next.to_be_bytes());
+        }
         let mut write_options = WriteOptions::default();
         write_options.set_sync(true);
         self.db
-            .write_opt(batch.into_write_batch(self), &write_options)
+            .write_opt(batch.into_write_batch(self)?, &write_options)
             .map_err(io)?;
         self.next_sequence.store(new_next, Ordering::SeqCst);
+        if upgrading {
+            self.legacy_below.store(next, Ordering::SeqCst);
+        }
         Ok(())
     }
 
@@ -812,26 +959,14 @@ impl LedgerStore for RocksStore {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        let start_seq = match after {
-            Some(u64::MAX) => return Ok(Vec::new()),
-            Some(after) => after + 1,
-            None => 0,
-        };
-        let prefix = id_key(lot_id.as_str(), &[]);
-        let start = id_key(lot_id.as_str(), &[&start_seq.to_be_bytes()]);
         let mut sequences = Vec::new();
-        let mut bad = None;
-        self.scan_suffixes(CF_BY_LOT, &prefix, &start, |suffix| {
-            if sequences.len() >= limit {
-                return false;
-            }
-            match read_u64(suffix, "by_lot key") {
-                Ok(seq) => sequences.push(seq),
-                Err(e) => bad = Some(e),
-            }
-            bad.is_none()
-        })?;
-        bad.map_or(Ok(sequences), Err)
+        if limit > 0 {
+            self.scan_lot(lot_id, after, |sequence, _| {
+                sequences.push(sequence);
+                Ok(sequences.len() < limit)
+            })?;
+        }
+        Ok(sequences)
     }
 
     fn lot_facts(
@@ -840,31 +975,16 @@ impl LedgerStore for RocksStore {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<LotFact>, StoreError> {
-        let start_seq = match after {
-            Some(u64::MAX) => return Ok(Vec::new()),
-            Some(after) => after + 1,
-            None => 0,
-        };
-        let prefix = id_key(lot_id.as_str(), &[]);
-        let start = id_key(lot_id.as_str(), &[&start_seq.to_be_bytes()]);
         let mut facts = Vec::new();
-        let mut bad = None;
-        self.scan_entries(CF_BY_LOT, &prefix, &start, |suffix, value| {
-            if facts.len() >= limit {
-                return false;
-            }
-            match LotFact::decode(value) {
-                Ok(fact) => facts.push(fact),
-                Err(e) => {
-                    bad = Some(corrupt(format!(
-                        "lot {lot_id}, event {}: {e}",
-                        read_u64(suffix, "by_lot key").unwrap_or(u64::MAX)
-                    )))
-                }
-            }
-            bad.is_none()
-        })?;
-        bad.map_or(Ok(facts), Err)
+        if limit > 0 {
+            self.scan_lot(lot_id, after, |sequence, value| {
+                let fact = LotFact::decode(value)
+                    .map_err(|e| corrupt(format!("lot {lot_id}, event {sequence}: {e}")))?;
+                facts.push(fact);
+                Ok(facts.len() < limit)
+            })?;
+        }
+        Ok(facts)
     }
 
     fn party_events(
@@ -954,15 +1074,27 @@ impl LedgerStore for RocksStore {
     }
 
     fn followers(&self, hash: &EventHash) -> Result<Vec<u64>, StoreError> {
+        let legacy_below = self.legacy_below.load(Ordering::SeqCst);
+        let mut ranges = Vec::with_capacity(2);
+        if legacy_below > 0 {
+            ranges.push((CF_FOLLOWERS, hash.as_bytes().to_vec()));
+        }
+        if legacy_below != u64::MAX
+            && let Some(linked) = self.sequence_of(hash)?
+        {
+            ranges.push((CF_FOLLOWERS_OF, linked.to_be_bytes().to_vec()));
+        }
         let mut sequences = Vec::new();
         let mut bad = None;
-        self.scan_suffixes(CF_FOLLOWERS, hash.as_bytes(), hash.as_bytes(), |suffix| {
-            match read_u64(suffix, "followers key") {
-                Ok(seq) => sequences.push(seq),
-                Err(e) => bad = Some(e),
-            }
-            bad.is_none()
-        })?;
+        for (cf, prefix) in ranges {
+            self.scan_suffixes(cf, &prefix, &prefix, |suffix| {
+                match read_u64(suffix, "followers key") {
+                    Ok(seq) => sequences.push(seq),
+                    Err(e) => bad = Some(e),
+                }
+                bad.is_none()
+            })?;
+        }
         bad.map_or(Ok(sequences), Err)
     }
 
@@ -994,7 +1126,10 @@ impl LedgerStore for RocksStore {
     /// Every column family's memtables written to tables, waiting until they are; the
     /// write-ahead logs they kept alive are then deleted.
     fn flush(&self) -> Result<(), StoreError> {
-        let cfs: Vec<&ColumnFamily> = ALL_CFS.iter().map(|name| self.cf(name)).collect();
+        let cfs: Vec<&ColumnFamily> = ALL_CFS
+            .iter()
+            .filter_map(|name| self.db.cf_handle(name))
+            .collect();
         let mut options = rocksdb::FlushOptions::default();
         options.set_wait(true);
         self.db.flush_cfs_opt(&cfs, &options).map_err(io)

@@ -4,7 +4,7 @@
 use ledger_core::merkle::{NewNode, TreeHash, leaf_hash, node_hash};
 use ledger_core::model::PartyRole;
 use ledger_rocksdb::RocksStore;
-use ledger_store::conformance::{lot_record, new_event, party_id, party_record};
+use ledger_store::conformance::{lot_record, new_event, new_event_about, party_id, party_record};
 use ledger_store::{CommitGroup, LedgerStore, StoreErrorKind, StoredCheckpoint};
 
 fn fresh() -> (tempfile::TempDir, Box<dyn LedgerStore>) {
@@ -21,7 +21,7 @@ fn everything_survives_a_reopen() {
     let group = CommitGroup {
         events: vec![
             new_event(0, &[], &[party_id(0)], 10, &[]),
-            new_event(1, &["L1"], &[party_id(1)], 20, &[]),
+            new_event_about(1, &[("L1", 1)], &[party_id(1)], 20, &[]),
         ],
         lots: vec![lot_record("L1", 1)],
         parties: vec![
@@ -90,7 +90,7 @@ fn everything_survives_a_reopen() {
     // The log goes on where it stopped.
     store
         .commit(&CommitGroup {
-            events: vec![new_event(2, &["L1"], &[], 30, &[])],
+            events: vec![new_event_about(2, &[("L1", 1)], &[], 30, &[])],
             ..CommitGroup::default()
         })
         .unwrap();

@@ -19,8 +19,8 @@ use ledger_core::trace::{FactKind, LotFact};
 use ledger_core::merkle::{Frontier, NodeReader, leaf_hash};
 
 use crate::{
-    CommitGroup, EventIndex, LedgerStore, LotFilter, NewEvent, PartyEventRef, StoreErrorKind,
-    StoreTree, StoredCheckpoint, StoredEvent,
+    CommitGroup, EventIndex, LedgerStore, LotEntry, LotFilter, NewEvent, PartyEventRef,
+    StoreErrorKind, StoreTree, StoredCheckpoint, StoredEvent,
 };
 
 /// Runs every case of the suite as its own `#[test]`.
@@ -35,6 +35,7 @@ macro_rules! store_conformance_tests {
             rejected_commit_writes_nothing,
             lot_events_page_in_order,
             lot_facts_read_back,
+            lot_entries_are_found_through_the_record,
             events_by_kind_and_time,
             lots_listed_by_product_creator_and_time,
             party_events_by_time_range,
@@ -102,14 +103,27 @@ pub fn fact_of(sequence: u64, lot: &str, occurred_at_millis: i64) -> LotFact {
     }
 }
 
-/// A stored event with made-up bytes at `sequence`, about `lots`, naming `parties`,
-/// following `links`.
+/// A stored event with made-up bytes at `sequence`, about `lots` (each created at
+/// sequence 0: their records are [`lot_record`]`(name, 0)`), naming `parties`, following
+/// the events at `links`.
 pub fn new_event(
     sequence: u64,
     lots: &[&str],
     parties: &[PartyId],
     occurred_at_millis: i64,
-    links: &[EventHash],
+    links: &[u64],
+) -> NewEvent {
+    let lots: Vec<(&str, u64)> = lots.iter().map(|lot| (*lot, 0)).collect();
+    new_event_about(sequence, &lots, parties, occurred_at_millis, links)
+}
+
+/// [`new_event`] about lots each created at the sequence number given with it.
+pub fn new_event_about(
+    sequence: u64,
+    lots: &[(&str, u64)],
+    parties: &[PartyId],
+    occurred_at_millis: i64,
+    links: &[u64],
 ) -> NewEvent {
     let mut signature = [0u8; 64];
     signature[..8].copy_from_slice(&sequence.to_be_bytes());
@@ -124,7 +138,11 @@ pub fn new_event(
         index: EventIndex {
             lots: lots
                 .iter()
-                .map(|l| (lot_id(l), fact_of(sequence, l, occurred_at_millis)))
+                .map(|(l, created_at_sequence)| LotEntry {
+                    lot: lot_id(l),
+                    created_at_sequence: *created_at_sequence,
+                    fact: fact_of(sequence, l, occurred_at_millis),
+                })
                 .collect(),
             parties: parties.to_vec(),
             occurred_at_millis,
@@ -299,7 +317,7 @@ pub fn rejected_commit_writes_nothing(store: &dyn LedgerStore) {
     let bad = CommitGroup {
         events: vec![
             new_event(0, &["L1"], &[party_id(0)], 5, &[]),
-            new_event(2, &["L1"], &[], 5, &[hash_of(0)]),
+            new_event(2, &["L1"], &[], 5, &[0]),
         ],
         lots: vec![lot_record("L1", 0)],
         parties: vec![party_record(0, PartyRole::Authority)],
@@ -332,6 +350,7 @@ pub fn lot_events_page_in_order(store: &dyn LedgerStore) {
     store
         .commit(&CommitGroup {
             events,
+            lots: vec![lot_record("L-even", 0), lot_record("L-all", 0)],
             ..CommitGroup::default()
         })
         .unwrap();
@@ -378,6 +397,7 @@ pub fn lot_facts_read_back(store: &dyn LedgerStore) {
     store
         .commit(&CommitGroup {
             events,
+            lots: vec![lot_record("L-even", 0), lot_record("L-all", 0)],
             ..CommitGroup::default()
         })
         .unwrap();
@@ -397,6 +417,57 @@ pub fn lot_facts_read_back(store: &dyn LedgerStore) {
             .is_empty()
     );
     assert!(store.lot_facts(&lot_id("L"), None, 100).unwrap().is_empty());
+}
+
+/// A lot's entries are found through its record's creation sequence: lots created by
+/// one event, or at different times, keep their own entries, and an entry filed under
+/// another creation sequence than the lot's record gives is not found.
+pub fn lot_entries_are_found_through_the_record(store: &dyn LedgerStore) {
+    // "S" is created at 0; "S-1" and "S-12" are split off it together at 2; "T" at 3.
+    let events = [
+        new_event_about(0, &[("S", 0)], &[], 0, &[]),
+        new_event_about(1, &[("S", 0)], &[], 0, &[0]),
+        new_event_about(2, &[("S", 0), ("S-1", 2), ("S-12", 2)], &[], 0, &[1]),
+        new_event_about(3, &[("T", 3), ("S-12", 2)], &[], 0, &[2]),
+        new_event_about(4, &[("S-1", 2)], &[], 0, &[2]),
+        new_event_about(5, &[("S-12", 2), ("S", 0)], &[], 0, &[3]),
+        // Filed under the wrong creation sequence: the record says 3.
+        new_event_about(6, &[("T", 0)], &[], 0, &[]),
+    ];
+    store
+        .commit(&CommitGroup {
+            events: events[..3].to_vec(),
+            lots: vec![
+                lot_record("S", 0),
+                lot_record("S-1", 2),
+                lot_record("S-12", 2),
+            ],
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    store
+        .commit(&CommitGroup {
+            events: events[3..].to_vec(),
+            lots: vec![lot_record("T", 3)],
+            ..CommitGroup::default()
+        })
+        .unwrap();
+    let events_of = |lot: &str| store.lot_events(&lot_id(lot), None, 100).unwrap();
+    assert_eq!(events_of("S"), vec![0, 1, 2, 5]);
+    assert_eq!(events_of("S-1"), vec![2, 4]);
+    assert_eq!(events_of("S-12"), vec![2, 3, 5]);
+    assert_eq!(events_of("T"), vec![3]);
+    assert_eq!(
+        store.lot_events(&lot_id("S-12"), Some(2), 1).unwrap(),
+        vec![3]
+    );
+    assert_eq!(
+        store.lot_facts(&lot_id("S-1"), None, 100).unwrap(),
+        vec![fact_of(2, "S-1", 0), fact_of(4, "S-1", 0)]
+    );
+    // No record, no entries.
+    assert!(events_of("U").is_empty());
+    assert!(store.lot_facts(&lot_id("U"), None, 100).unwrap().is_empty());
 }
 
 /// Events by kind (or all kinds) come by time of occurrence, then sequence, paged.
@@ -585,21 +656,23 @@ pub fn followers_are_indexed(store: &dyn LedgerStore) {
         .commit(&CommitGroup {
             events: vec![
                 new_event(0, &[], &[], 0, &[]),
-                new_event(1, &[], &[], 0, &[root]),
-                new_event(2, &[], &[], 0, &[root, hash_of(1)]),
+                new_event(1, &[], &[], 0, &[0]),
+                new_event(2, &[], &[], 0, &[0, 1]),
             ],
             ..CommitGroup::default()
         })
         .unwrap();
     store
         .commit(&CommitGroup {
-            events: vec![new_event(3, &[], &[], 0, &[root])],
+            events: vec![new_event(3, &[], &[], 0, &[0])],
             ..CommitGroup::default()
         })
         .unwrap();
     assert_eq!(store.followers(&root).unwrap(), vec![1, 2, 3]);
     assert_eq!(store.followers(&hash_of(1)).unwrap(), vec![2]);
     assert!(store.followers(&hash_of(3)).unwrap().is_empty());
+    // A hash no stored event has has no followers.
+    assert!(store.followers(&hash_of(99)).unwrap().is_empty());
 }
 
 /// Lots and registry entries are stored with the group; a later write of a party wins.
@@ -661,6 +734,11 @@ pub fn empty_commit_changes_nothing(store: &dyn LedgerStore) {
 pub fn many_groups_accumulate(store: &dyn LedgerStore) {
     let mut sequence = 0;
     for group_size in [1usize, 7, 64, 3] {
+        let lots = if sequence == 0 {
+            vec![lot_record("L1", 0)]
+        } else {
+            Vec::new()
+        };
         let events = (0..group_size)
             .map(|_| {
                 sequence += 1;
@@ -670,6 +748,7 @@ pub fn many_groups_accumulate(store: &dyn LedgerStore) {
         store
             .commit(&CommitGroup {
                 events,
+                lots,
                 ..CommitGroup::default()
             })
             .unwrap();

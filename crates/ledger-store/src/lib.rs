@@ -46,30 +46,55 @@ pub struct StoredEvent {
 pub struct EventIndex {
     /// Lots the event is about (its own lot, and a transform's input lots), each with
     /// what the event says about it: the lot index keeps these for traces.
-    pub lots: Vec<(LotId, LotFact)>,
+    pub lots: Vec<LotEntry>,
     /// Parties the event names (signer first).
     pub parties: Vec<PartyId>,
     /// When the event occurred, as Unix milliseconds (for the party-and-time index).
     pub occurred_at_millis: i64,
-    /// Events this one follows (its hash links up); the store indexes them downwards.
-    pub links: Vec<EventHash>,
+    /// Sequence numbers of the events this one follows (its hash links, in body order);
+    /// the store indexes them downwards, for [`LedgerStore::followers`].
+    pub links: Vec<u64>,
     /// The event's kind (`ORIGIN`, `SHIP`, ...), for the kind-and-time index.
     pub kind: String,
 }
 
+/// One lot an event is about, for the lot index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotEntry {
+    /// The lot.
+    pub lot: LotId,
+    /// The sequence number of the event that created it: its record's
+    /// [`LotRecord::created_at_sequence`]. A store may file the lot's entries under it
+    /// (the RocksDB store does, so that the entries of lots created about the same time
+    /// sit together, not all over the key space), and find them again through the
+    /// record: an entry whose lot has no record with this number is not found.
+    pub created_at_sequence: u64,
+    /// What the event says about the lot.
+    pub fact: LotFact,
+}
+
 impl EventIndex {
     /// The index entries of an event: `link_sequence` finds the sequence number of an
-    /// event it links to (a link it cannot find is left out of the lot facts).
+    /// event it links to (a link it cannot find is left out), and `lot_created` the
+    /// sequence number of the event that created a lot (a lot it cannot find is taken
+    /// to be created by this event).
     pub fn of(
         body: &EventBody,
         hash: EventHash,
         sequence: u64,
         link_sequence: impl Fn(&EventHash) -> Option<u64>,
+        lot_created: impl Fn(&LotId) -> Option<u64>,
     ) -> EventIndex {
-        let links = body.kind.links();
-        let link_sequences = links.iter().filter_map(&link_sequence).collect();
+        let links: Vec<u64> = body.kind.links().iter().filter_map(link_sequence).collect();
         EventIndex {
-            lots: LotFact::of_event(body, hash, sequence, link_sequences),
+            lots: LotFact::of_event(body, hash, sequence, links.clone())
+                .into_iter()
+                .map(|(lot, fact)| LotEntry {
+                    created_at_sequence: lot_created(&lot).unwrap_or(sequence),
+                    lot,
+                    fact,
+                })
+                .collect(),
             parties: body.party_ids().into_iter().cloned().collect(),
             occurred_at_millis: body.occurred_at.timestamp_millis(),
             links,
@@ -217,7 +242,8 @@ pub trait LedgerStore: Send + Sync {
         &self,
         visit: &mut dyn FnMut(&EventHash, u64) -> bool,
     ) -> Result<(), StoreError>;
-    /// Sequence numbers of the lot's events, ascending, after `after` (exclusive), at most `limit`.
+    /// Sequence numbers of the lot's events, ascending, after `after` (exclusive), at most
+    /// `limit`; none unless the lot has a record (see [`LotEntry::created_at_sequence`]).
     fn lot_events(
         &self,
         lot_id: &LotId,
@@ -234,7 +260,8 @@ pub trait LedgerStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<PartyEventRef>, StoreError>;
     /// What the lot's events say about it ([`EventIndex::lots`]), by ascending sequence
-    /// number, after `after` (exclusive), at most `limit`.
+    /// number, after `after` (exclusive), at most `limit`; none unless the lot has a
+    /// record.
     fn lot_facts(
         &self,
         lot_id: &LotId,
@@ -259,7 +286,8 @@ pub trait LedgerStore: Send + Sync {
         to_millis: i64,
         limit: usize,
     ) -> Result<Vec<(PartyEventRef, LotId)>, StoreError>;
-    /// Sequence numbers of the events that link to `hash` (what followed it), ascending.
+    /// Sequence numbers of the events that link to `hash` (what followed it), ascending;
+    /// none if no stored event has that hash.
     fn followers(&self, hash: &EventHash) -> Result<Vec<u64>, StoreError>;
     /// A lot.
     fn lot(&self, lot_id: &LotId) -> Result<Option<LotRecord>, StoreError>;

@@ -18,18 +18,45 @@ use crate::{
 struct Inner {
     events: Vec<StoredEvent>,
     by_hash: HashMap<EventHash, u64>,
-    by_lot: BTreeMap<(LotId, u64), LotFact>,
+    /// (the lot's creation sequence, lot, event sequence) -> fact: filed as the RocksDB
+    /// store files them, and found the same way, through the lot's record.
+    by_lot: BTreeMap<(u64, LotId, u64), LotFact>,
     by_party: BTreeSet<(PartyId, PartyEventRef)>,
     /// (kind, or `*` for every kind; position)
     by_kind: BTreeSet<(String, PartyEventRef)>,
     /// ([`lot_key`], position) -> lot; a creating event creates one lot.
     lots_by: BTreeMap<(String, PartyEventRef), LotId>,
-    followers: HashMap<EventHash, Vec<u64>>,
+    /// Linked event's sequence -> sequences of the events that link to it.
+    followers: HashMap<u64, Vec<u64>>,
     lots: HashMap<LotId, LotRecord>,
     parties: HashMap<PartyId, PartyRecord>,
     authority: Option<PartyId>,
     tree: HashMap<(u8, u64), TreeHash>,
     checkpoints: BTreeMap<u64, String>,
+}
+
+impl Inner {
+    /// The lot's entries after `after` (exclusive), found through its record.
+    fn lot_entries<'a>(
+        &'a self,
+        lot_id: &'a LotId,
+        after: Option<u64>,
+    ) -> impl Iterator<Item = (u64, &'a LotFact)> + 'a {
+        let created = self.lots.get(lot_id).map(|lot| lot.created_at_sequence);
+        let start = after.and_then(|a| a.checked_add(1));
+        let range = match (created, after.is_none() || start.is_some()) {
+            (Some(created), true) => Some(
+                self.by_lot
+                    .range((created, lot_id.clone(), start.unwrap_or(0))..)
+                    .take_while(move |((c, lot, _), _)| *c == created && lot == lot_id),
+            ),
+            _ => None,
+        };
+        range
+            .into_iter()
+            .flatten()
+            .map(|((_, _, sequence), fact)| (*sequence, fact))
+    }
 }
 
 /// The in-memory lot index's key for a filter.
@@ -70,8 +97,11 @@ impl LedgerStore for MemStore {
         for new in &group.events {
             let sequence = new.event.sequence;
             inner.by_hash.insert(new.event.hash, sequence);
-            for (lot, fact) in &new.index.lots {
-                inner.by_lot.insert((lot.clone(), sequence), fact.clone());
+            for entry in &new.index.lots {
+                inner.by_lot.insert(
+                    (entry.created_at_sequence, entry.lot.clone(), sequence),
+                    entry.fact.clone(),
+                );
             }
             for party in &new.index.parties {
                 inner.by_party.insert((
@@ -159,17 +189,11 @@ impl LedgerStore for MemStore {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        let start = after.map_or(0, |a| a.saturating_add(1));
-        if after == Some(u64::MAX) {
-            return Ok(Vec::new());
-        }
         Ok(self
             .read()
-            .by_lot
-            .range((lot_id.clone(), start)..)
-            .take_while(|((lot, _), _)| lot == lot_id)
+            .lot_entries(lot_id, after)
             .take(limit)
-            .map(|((_, sequence), _)| *sequence)
+            .map(|(sequence, _)| sequence)
             .collect())
     }
 
@@ -179,15 +203,9 @@ impl LedgerStore for MemStore {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<LotFact>, StoreError> {
-        let start = after.map_or(0, |a| a.saturating_add(1));
-        if after == Some(u64::MAX) {
-            return Ok(Vec::new());
-        }
         Ok(self
             .read()
-            .by_lot
-            .range((lot_id.clone(), start)..)
-            .take_while(|((lot, _), _)| lot == lot_id)
+            .lot_entries(lot_id, after)
             .take(limit)
             .map(|(_, fact)| fact.clone())
             .collect())
@@ -247,7 +265,13 @@ impl LedgerStore for MemStore {
     }
 
     fn followers(&self, hash: &EventHash) -> Result<Vec<u64>, StoreError> {
-        Ok(self.read().followers.get(hash).cloned().unwrap_or_default())
+        let inner = self.read();
+        Ok(inner
+            .by_hash
+            .get(hash)
+            .and_then(|sequence| inner.followers.get(sequence))
+            .cloned()
+            .unwrap_or_default())
     }
 
     fn lot(&self, lot_id: &LotId) -> Result<Option<LotRecord>, StoreError> {
