@@ -43,15 +43,13 @@ impl Inner {
         after: Option<u64>,
     ) -> impl Iterator<Item = (u64, &'a LotFact)> + 'a {
         let created = self.lots.get(lot_id).map(|lot| lot.created_at_sequence);
-        let start = after.and_then(|a| a.checked_add(1));
-        let range = match (created, after.is_none() || start.is_some()) {
-            (Some(created), true) => Some(
-                self.by_lot
-                    .range((created, lot_id.clone(), start.unwrap_or(0))..)
-                    .take_while(move |((c, lot, _), _)| *c == created && lot == lot_id),
-            ),
-            _ => None,
-        };
+        // Nothing comes after the last sequence number there is.
+        let start = after.map_or(Some(0), |after| after.checked_add(1));
+        let range = created.zip(start).map(|(created, start)| {
+            self.by_lot
+                .range((created, lot_id.clone(), start)..)
+                .take_while(move |((c, lot, _), _)| *c == created && lot == lot_id)
+        });
         range
             .into_iter()
             .flatten()
