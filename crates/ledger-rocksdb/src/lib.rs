@@ -403,8 +403,11 @@ impl RocksStore {
             None => 0,
         };
         self.next_sequence.fetch_max(next, Ordering::SeqCst);
-        // The primary may have moved to format 4 since.
-        self.read_legacy_below()?;
+        // The primary may have moved an older directory to format 4 since (once: after
+        // that the boundary never changes).
+        if self.legacy_below.load(Ordering::SeqCst) == u64::MAX {
+            self.read_legacy_below()?;
+        }
         Ok(self.next_sequence.load(Ordering::SeqCst))
     }
 
