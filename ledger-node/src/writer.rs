@@ -7,29 +7,32 @@
 //!
 //! - the **verifier** (`ledger-verify`) takes whatever has queued up, at most
 //!   [`WriterConfig::max_group`] events (when it has been busy lately, it first lets a
-//!   batch gather for a moment: [`GroupLinger`]), and checks the signatures of those whose
-//!   signer's key the store already holds, all in one batch
-//!   (`ledger_core::signature::verify_batch_with`, which accepts exactly what the
-//!   one-by-one rule accepts; one by one when the batch fails), noting on each event the
-//!   key it checked under and the result. It reads only the store, never the admitter's
-//!   state, so it can run a batch ahead.
-//! - the **admitter** (`ledger-writer`) takes the batches the verifier has passed (as
+//!   batch gather for a moment: [`GroupLinger`]), notes on each event the key the store
+//!   holds for its signer, hands the batch to the admitter, and then checks those
+//!   signatures, all in one batch (`ledger_core::signature::verify_batch_with`, which
+//!   accepts exactly what the one-by-one rule accepts; one by one when the batch fails),
+//!   and sends the admitter its verdicts. It reads only the store, never the admitter's
+//!   state.
+//! - the **admitter** (`ledger-writer`) takes the batches the verifier has handed on (as
 //!   many as fit in one group) and admits each event against the store, the groups still
-//!   being committed and the events already admitted in this group. An event whose
-//!   signature the verifier checked under the very key admission selects is taken at
-//!   the verifier's word (refused in place when bad, so later events in the group see it
-//!   refused); the others (a signer registered moments ago, in a group not yet stored)
-//!   have their signatures checked after admission, in batches on every core, and if a
-//!   batch fails the bad ones are found one by one and the group is admitted again
-//!   without them (a later event may have relied on a refused one). Then it appends the
-//!   leaves to the Merkle tree and, when one is due, signs a checkpoint.
+//!   being committed and the events already admitted in this group, *while* the verifier
+//!   checks their signatures on the other core. Admission does not depend on a
+//!   signature, only on which key it must verify under: so the admitter admits first,
+//!   then waits for the verdicts. An event whose signature the verifier checked under the
+//!   very key admission selected is taken at the verifier's word; the others (a signer
+//!   registered moments ago, in a group not yet stored) have their signatures checked
+//!   then, in batches on every core. If any signature is bad, the group is admitted
+//!   again with those events refused in place (a later event may have relied on one),
+//!   which gives exactly what admitting them in turn would (so a forgery costs its group
+//!   a second admission, a fraction of what checking the group's signatures costs). Then
+//!   it appends the leaves to the Merkle tree and, when one is due, signs a checkpoint.
 //! - the **committer** (`ledger-commit`) writes each group (events, index entries, tree
 //!   nodes, checkpoint) as one synced batch and only then answers its submitters.
 //!
 //! So one fsync serves a whole group, and while one group is written the next is
-//! admitted and the one after it verified. At most two batches wait for the admitter
-//! (one queued, and one carried over when it did not fit in the last group) and two
-//! groups for the committer. If a commit fails, that group and every group admitted
+//! admitted and verified at once, and the one after it gathers. At most two batches wait
+//! for the admitter (one queued, and one carried over when it did not fit in the last
+//! group) and two groups for the committer. If a commit fails, that group and every group admitted
 //! after it are refused (they may rely on it), and the admitter starts again from what
 //! the store holds.
 //!
@@ -146,8 +149,9 @@ enum Job {
     Submit {
         event: SignedEvent,
         reply: oneshot::Sender<Result<Receipt, Refusal>>,
-        /// The verifier's check of the signature, when it knew the signer's key.
-        checked: Option<Checked>,
+        /// The key the verifier is checking the signature under (the one the store
+        /// held for its signer), when it knew one.
+        checking: Option<[u8; 32]>,
     },
     /// Sign a checkpoint now if the tree has grown since the last one.
     Checkpoint,
@@ -155,12 +159,45 @@ enum Job {
     Tick,
 }
 
-/// A signature checked ahead of admission, under the key the store held for its signer
-/// then. Admission trusts it only if it selects the same key.
-#[derive(Clone, Copy)]
-struct Checked {
-    key: [u8; 32],
-    good: bool,
+/// The verifier's verdicts on one batch, sent once it has checked them: for each job it
+/// checked (by its index in the batch), whether the signature verifies under the key
+/// noted on the job.
+type BatchVerdicts = std::sync::mpsc::Receiver<Vec<(usize, bool)>>;
+
+/// A batch on its way from the verifier to the admitter: its jobs now, and the verdicts
+/// on their signatures once the verifier has checked them (while they are admitted).
+struct Verifying {
+    jobs: Vec<Job>,
+    verdicts: BatchVerdicts,
+}
+
+/// The verdicts on a group's signatures, gathered from the verifier when admission needs
+/// them.
+#[derive(Default)]
+struct Verdicts {
+    /// Each of the group's batches: its first job's index in the group, and its verdicts
+    /// to come.
+    coming: Vec<(usize, BatchVerdicts)>,
+    /// By the job's index in the group.
+    known: HashMap<usize, bool>,
+}
+
+impl Verdicts {
+    /// Waits for the verdicts still to come. A batch whose verdicts never come (the
+    /// verifier stopped) has none: its signatures are checked by the admitter.
+    fn wait(&mut self) {
+        for (offset, verdicts) in self.coming.drain(..) {
+            for (i, good) in verdicts.recv().unwrap_or_default() {
+                self.known.insert(offset + i, good);
+            }
+        }
+    }
+
+    /// The verdict on the signature of the job at `i`, once [`Verdicts::wait`] has
+    /// gathered them.
+    fn of(&self, i: usize) -> Option<bool> {
+        self.known.get(&i).copied()
+    }
 }
 
 /// A receipt still to come: the event is queued and will be answered in order.
@@ -240,6 +277,14 @@ struct Verifier<'a> {
     keys: quick_cache::unsync::Cache<(PartyId, KeyId), [u8; 32]>,
     /// The same keys, decompressed.
     points: KeyCache,
+}
+
+/// A signature for the verifier to check, with what it needs copied out of its job.
+struct OwnedCheck {
+    job: usize,
+    key: [u8; 32],
+    signature: [u8; 64],
+    body: Vec<u8>,
 }
 
 /// What the admitter hands the committer.
@@ -377,7 +422,7 @@ impl Ledger {
             .send(Job::Submit {
                 event,
                 reply,
-                checked: None,
+                checking: None,
             })
             .await
             .map_err(|_| stopped())?;
@@ -437,7 +482,7 @@ impl Verifier<'_> {
     fn run(
         &mut self,
         mut jobs: mpsc::Receiver<Job>,
-        verified: std::sync::mpsc::SyncSender<Vec<Job>>,
+        verified: std::sync::mpsc::SyncSender<Verifying>,
         max_group: usize,
         linger: GroupLinger,
     ) {
@@ -465,42 +510,66 @@ impl Verifier<'_> {
                     open = take_queued(&mut jobs, &mut batch, max_group);
                 }
             }
-            let checking = Instant::now();
-            self.check(&mut batch);
-            // Waiting for the admitter counts as busy: the stages after this one are full.
-            if verified.send(batch).is_err() {
+            let handing = Instant::now();
+            let checks = self.note_keys(&mut batch);
+            // The admitter admits the batch while its signatures are checked here; it
+            // waits for the verdicts before the group goes to be written. Waiting for the
+            // admitter counts as busy: the stages after this one are full.
+            let (verdicts, coming) = std::sync::mpsc::sync_channel(1);
+            if verified
+                .send(Verifying {
+                    jobs: batch,
+                    verdicts: coming,
+                })
+                .is_err()
+            {
                 break;
             }
-            busy.record(checking.elapsed(), arrived - idle_from);
+            let _ = verdicts.send(self.check(&checks));
+            busy.record(handing.elapsed(), arrived - idle_from);
         }
     }
 
-    /// Checks the signatures of the batch's events whose signer's key the store holds,
-    /// in one batch (one by one when the batch fails), and notes each result on its job.
-    fn check(&mut self, batch: &mut [Job]) {
-        let mut keyed: Vec<(usize, [u8; 32])> = Vec::with_capacity(batch.len());
-        for (i, job) in batch.iter().enumerate() {
-            if let Job::Submit { event, .. } = job
+    /// Notes on each of the batch's submissions the key the store holds for its signer,
+    /// if any, and returns what checking those signatures needs (copied: the batch goes
+    /// on to the admitter while they are checked).
+    fn note_keys(&mut self, batch: &mut [Job]) -> Vec<OwnedCheck> {
+        let mut checks = Vec::with_capacity(batch.len());
+        for (i, job) in batch.iter_mut().enumerate() {
+            if let Job::Submit {
+                event, checking, ..
+            } = job
                 && let Some(key) = self.registered_key(event)
             {
-                keyed.push((i, key));
+                *checking = Some(key);
+                checks.push(OwnedCheck {
+                    job: i,
+                    key,
+                    signature: *event.signature(),
+                    body: event.body_bytes().to_vec(),
+                });
             }
         }
-        if keyed.is_empty() {
-            return;
-        }
-        let checks = signature_checks(batch, &keyed);
-        let results: Vec<bool> = if verify_batch_with(&checks, &mut self.points) {
-            vec![true; checks.len()]
-        } else {
-            checks.iter().map(SignatureCheck::verify).collect()
-        };
-        drop(checks);
-        for ((i, key), good) in keyed.into_iter().zip(results) {
-            if let Job::Submit { checked, .. } = &mut batch[i] {
-                *checked = Some(Checked { key, good });
-            }
-        }
+        checks
+    }
+
+    /// Checks the signatures in one batch (one by one when the batch fails): each job's
+    /// index and whether its signature verifies.
+    fn check(&mut self, owned: &[OwnedCheck]) -> Vec<(usize, bool)> {
+        let checks: Vec<SignatureCheck<'_>> = owned
+            .iter()
+            .map(|check| SignatureCheck {
+                key: &check.key,
+                body: &check.body,
+                signature: &check.signature,
+            })
+            .collect();
+        let all_good = !checks.is_empty() && verify_batch_with(&checks, &mut self.points);
+        owned
+            .iter()
+            .zip(&checks)
+            .map(|(owned, check)| (owned.job, all_good || check.verify()))
+            .collect()
     }
 
     /// The public key the store holds for the event's signer and key id, if any.
@@ -520,21 +589,27 @@ impl Verifier<'_> {
 }
 
 impl Admitter<'_> {
-    fn run(&mut self, verified: std::sync::mpsc::Receiver<Vec<Job>>, max_group: usize) {
-        let mut carried: Option<Vec<Job>> = None;
+    fn run(&mut self, verified: std::sync::mpsc::Receiver<Verifying>, max_group: usize) {
+        let mut carried: Option<Verifying> = None;
         loop {
-            let mut batch = match carried.take() {
-                Some(batch) => batch,
+            let first = match carried.take() {
+                Some(first) => first,
                 None => match verified.recv() {
-                    Ok(batch) => batch,
+                    Ok(first) => first,
                     Err(_) => break,
                 },
             };
+            let mut batch = first.jobs;
+            let mut verdicts = Verdicts::default();
+            verdicts.coming.push((0, first.verdicts));
             // Batches the verifier passed while the last group was admitted go into
             // this group, as many as fit.
             while batch.len() < max_group {
                 match verified.try_recv() {
-                    Ok(more) if batch.len() + more.len() <= max_group => batch.extend(more),
+                    Ok(more) if batch.len() + more.jobs.len() <= max_group => {
+                        verdicts.coming.push((batch.len(), more.verdicts));
+                        batch.extend(more.jobs);
+                    }
                     Ok(more) => {
                         carried = Some(more);
                         break;
@@ -546,7 +621,7 @@ impl Admitter<'_> {
                 self.start_again();
             }
             self.forget_committed();
-            let draft = self.admit_group(&mut batch);
+            let draft = self.admit_group(&mut batch, &mut verdicts);
             if self.commits.send(ToCommit::Group(draft)).is_err() {
                 break;
             }
@@ -599,12 +674,12 @@ impl Admitter<'_> {
     /// bad, the group is admitted again with them refused (later events may have relied
     /// on a refused one) and the rest checked in batches again, until none is bad. Each
     /// round refuses one event at least, so it ends.
-    fn admit_group(&mut self, batch: &mut Vec<Job>) -> Draft {
+    fn admit_group(&mut self, batch: &mut Vec<Job>, verdicts: &mut Verdicts) -> Draft {
         let now = Utc::now().trunc_subsecs(3);
         let frontier_before = self.frontier.clone();
         let mut bad = HashMap::new();
         let (group, outcomes, layer) = loop {
-            match self.try_admit_group(batch, now, &bad) {
+            match self.try_admit_group(batch, now, &bad, verdicts) {
                 Ok(admitted) => break admitted,
                 Err(found) => {
                     self.frontier = frontier_before.clone();
@@ -654,18 +729,22 @@ impl Admitter<'_> {
         batch: &[Job],
         now: DateTime<Utc>,
         bad: &HashMap<usize, Refusal>,
+        verdicts: &mut Verdicts,
     ) -> Result<(CommitGroup, Vec<Option<Result<Receipt, Refusal>>>, Layer), HashMap<usize, Refusal>>
     {
         let mut view = PendingView::over(self.store, &self.layers, &self.cache, now);
         let mut group = CommitGroup::default();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut deferred: Vec<(usize, [u8; 32])> = Vec::new();
+        let mut awaiting: Vec<(usize, [u8; 32])> = Vec::new();
         let mut checkpoint_asked = false;
         let now_millis = now.timestamp_millis();
         self.charges.clear();
         for (i, job) in batch.iter().enumerate() {
-            let (event, checked) = match job {
-                Job::Submit { event, checked, .. } => (event, checked),
+            let (event, checking) = match job {
+                Job::Submit {
+                    event, checking, ..
+                } => (event, checking),
                 Job::Checkpoint => {
                     checkpoint_asked = true;
                     outcomes.push(None);
@@ -688,13 +767,8 @@ impl Admitter<'_> {
             let admitted = admit_deferring_signature(&view, event, sequence, now);
             let outcome = match admitted {
                 Ok((admission, key)) => {
-                    match (key, checked) {
-                        (Some(key), Some(checked)) if checked.key == key => {
-                            if !checked.good {
-                                outcomes.push(Some(Err(bad_signature(event))));
-                                continue;
-                            }
-                        }
+                    match (key, checking) {
+                        (Some(key), Some(checking)) if *checking == key => awaiting.push((i, key)),
                         (Some(key), _) => deferred.push((i, key)),
                         (None, _) => {}
                     }
@@ -752,7 +826,22 @@ impl Admitter<'_> {
             outcomes.push(Some(outcome));
         }
 
-        let found = bad_signatures(batch, &deferred, &mut self.signature_keys.borrow_mut());
+        verdicts.wait();
+        let mut found = HashMap::new();
+        for (i, key) in awaiting {
+            match verdicts.of(i) {
+                Some(true) => {}
+                Some(false) => {
+                    found.insert(i, bad_signature(submitted(batch, i)));
+                }
+                None => deferred.push((i, key)),
+            }
+        }
+        found.extend(bad_signatures(
+            batch,
+            &deferred,
+            &mut self.signature_keys.borrow_mut(),
+        ));
         if !found.is_empty() {
             return Err(found);
         }
@@ -1019,4 +1108,36 @@ fn original_receipt(
         recorded_at,
         duplicate: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_are_placed_by_each_batch_offset_in_the_group() {
+        let mut verdicts = Verdicts::default();
+        for (offset, batch) in [(0, vec![(0, true), (2, false)]), (3, vec![(1, false)])] {
+            let (send, coming) = std::sync::mpsc::sync_channel(1);
+            send.send(batch).unwrap();
+            verdicts.coming.push((offset, coming));
+        }
+        verdicts.wait();
+        assert_eq!(verdicts.of(0), Some(true));
+        assert_eq!(verdicts.of(2), Some(false));
+        assert_eq!(verdicts.of(4), Some(false));
+        assert_eq!(verdicts.of(1), None, "not checked by the verifier");
+        assert_eq!(verdicts.of(3), None, "not checked by the verifier");
+    }
+
+    #[test]
+    fn a_batch_whose_verdicts_never_come_has_none() {
+        let mut verdicts = Verdicts::default();
+        let (send, coming) = std::sync::mpsc::sync_channel::<Vec<(usize, bool)>>(1);
+        drop(send);
+        verdicts.coming.push((0, coming));
+        verdicts.wait();
+        // The admitter then checks those signatures itself (`try_admit_group`).
+        assert_eq!(verdicts.of(0), None);
+    }
 }
