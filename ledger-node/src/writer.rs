@@ -57,8 +57,8 @@ use ledger_core::rate::{PartyBuckets, SubmissionRate};
 use ledger_core::signature::{KeyCache, SignatureCheck, verify_batch_with};
 use ledger_core::{Refusal, RefusalCode, SignedEvent};
 use ledger_store::{
-    CommitGroup, EventIndex, LedgerStore, NewEvent, StoreError, StoreTree, StoredCheckpoint,
-    StoredEvent,
+    CommitGroup, EventIndex, LedgerStore, NewEvent, PreparedGroup, StoreError, StoreTree,
+    StoredCheckpoint, StoredEvent,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -299,7 +299,7 @@ type Reply = oneshot::Sender<Result<Receipt, Refusal>>;
 /// An admitted group, ready to write, and the answers its submitters are owed.
 struct Draft {
     first_sequence: u64,
-    group: CommitGroup,
+    group: PreparedGroup,
     replies: Vec<(Reply, Result<Receipt, Refusal>)>,
 }
 
@@ -677,12 +677,14 @@ impl Admitter<'_> {
     fn admit_group(&mut self, batch: &mut Vec<Job>, verdicts: &mut Verdicts) -> Draft {
         let now = Utc::now().trunc_subsecs(3);
         let frontier_before = self.frontier.clone();
+        let checkpoint_before = self.last_checkpoint;
         let mut bad = HashMap::new();
         let (group, outcomes, layer) = loop {
             match self.try_admit_group(batch, now, &bad, verdicts) {
                 Ok(admitted) => break admitted,
                 Err(found) => {
                     self.frontier = frontier_before.clone();
+                    self.last_checkpoint = checkpoint_before;
                     bad.extend(found);
                 }
             }
@@ -699,7 +701,7 @@ impl Admitter<'_> {
             }
         }
         let first_sequence = self.next;
-        self.next += group.events.len() as u64;
+        self.next += group.group().events.len() as u64;
         if !layer.is_empty() {
             self.cache.borrow_mut().forget(&layer);
             self.layers.push(Arc::new(layer));
@@ -730,8 +732,10 @@ impl Admitter<'_> {
         now: DateTime<Utc>,
         bad: &HashMap<usize, Refusal>,
         verdicts: &mut Verdicts,
-    ) -> Result<(CommitGroup, Vec<Option<Result<Receipt, Refusal>>>, Layer), HashMap<usize, Refusal>>
-    {
+    ) -> Result<
+        (PreparedGroup, Vec<Option<Result<Receipt, Refusal>>>, Layer),
+        HashMap<usize, Refusal>,
+    > {
         let mut view = PendingView::over(self.store, &self.layers, &self.cache, now);
         let mut group = CommitGroup::default();
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -826,22 +830,7 @@ impl Admitter<'_> {
             outcomes.push(Some(outcome));
         }
 
-        verdicts.wait();
-        let mut found = HashMap::new();
-        for (i, key) in awaiting {
-            match verdicts.of(i) {
-                Some(true) => {}
-                Some(false) => {
-                    found.insert(i, bad_signature(submitted(batch, i)));
-                }
-                None => deferred.push((i, key)),
-            }
-        }
-        found.extend(bad_signatures(
-            batch,
-            &deferred,
-            &mut self.signature_keys.borrow_mut(),
-        ));
+        let found = bad_signatures(batch, &deferred, &mut self.signature_keys.borrow_mut());
         if !found.is_empty() {
             return Err(found);
         }
@@ -860,7 +849,31 @@ impl Admitter<'_> {
             self.last_checkpoint = Some((checkpoint.tree_size, Instant::now()));
             group.checkpoint = Some(checkpoint);
         }
-        Ok((group, outcomes, view.into_layer()))
+        // The group's writes are encoded while the verifier may still be checking (the
+        // commit path is then only the write), and dropped if a verdict is bad.
+        let prepared = self.store.prepare(group);
+
+        verdicts.wait();
+        let mut found = HashMap::new();
+        let mut unchecked = Vec::new();
+        for (i, key) in awaiting {
+            match verdicts.of(i) {
+                Some(true) => {}
+                Some(false) => {
+                    found.insert(i, bad_signature(submitted(batch, i)));
+                }
+                None => unchecked.push((i, key)),
+            }
+        }
+        found.extend(bad_signatures(
+            batch,
+            &unchecked,
+            &mut self.signature_keys.borrow_mut(),
+        ));
+        if !found.is_empty() {
+            return Err(found);
+        }
+        Ok((prepared, outcomes, view.into_layer()))
     }
 }
 
@@ -1047,19 +1060,19 @@ impl Committer<'_> {
             replies,
         } = draft;
         if self.failed_from.is_none() {
-            let committed = if group.is_empty() {
+            let committed = if group.group().is_empty() {
                 Ok(())
             } else {
-                self.store.commit(&group)
+                self.store.commit_prepared(&mut group)
             };
             match committed {
                 Ok(()) => {
-                    if let Some(checkpoint) = group.checkpoint.take() {
+                    if let Some(checkpoint) = group.into_group().checkpoint {
                         self.published.send_replace(Some(checkpoint));
                     }
                 }
                 Err(error) => {
-                    tracing::error!(%error, n_events = group.events.len(), "commit failed; the group and the ones after it are refused");
+                    tracing::error!(%error, n_events = group.group().events.len(), "commit failed; the group and the ones after it are refused");
                     self.failed_from = Some((first_sequence, error.to_string()));
                     self.broken.store(true, Ordering::SeqCst);
                 }

@@ -44,7 +44,8 @@ macro_rules! store_conformance_tests {
             authority_is_set_by_its_registration,
             empty_commit_changes_nothing,
             many_groups_accumulate,
-            tree_nodes_and_checkpoints_are_stored
+            tree_nodes_and_checkpoints_are_stored,
+            prepared_groups_commit_as_groups_do
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -833,4 +834,77 @@ pub fn tree_nodes_and_checkpoints_are_stored(store: &dyn LedgerStore) {
         })
     );
     assert_eq!(store.next_sequence().unwrap(), 13);
+}
+
+/// A group prepared ahead commits exactly as it would have without: checked against the
+/// log when committed, not when prepared (a group prepared before another was committed
+/// no longer continues the log), written whole, read back the same.
+pub fn prepared_groups_commit_as_groups_do(store: &dyn LedgerStore) {
+    let first = CommitGroup {
+        events: vec![
+            new_event(0, &["L1"], &[party_id(0)], 1_000, &[]),
+            new_event(1, &["L1"], &[party_id(1)], 2_000, &[0]),
+        ],
+        lots: vec![lot_record("L1", 0)],
+        parties: vec![party_record(0, PartyRole::Authority)],
+        checkpoint: Some(StoredCheckpoint {
+            tree_size: 2,
+            note: "note at 2".into(),
+        }),
+        ..CommitGroup::default()
+    };
+    let second = CommitGroup {
+        events: vec![new_event(2, &["L1"], &[party_id(1)], 3_000, &[1])],
+        ..CommitGroup::default()
+    };
+    let mut first_prepared = store.prepare(first.clone());
+    let mut second_prepared = store.prepare(second.clone());
+    assert_eq!(first_prepared.group(), &first);
+
+    // Prepared in turn, committed out of turn: refused, and nothing written.
+    assert_eq!(
+        store
+            .commit_prepared(&mut second_prepared)
+            .unwrap_err()
+            .kind(),
+        StoreErrorKind::Conflict
+    );
+    empty_store_is_empty(store);
+
+    store.commit_prepared(&mut first_prepared).unwrap();
+    assert_eq!(store.next_sequence().unwrap(), 2);
+    // Refused once, it commits once the log has caught up (its encoding was used up).
+    store.commit_prepared(&mut second_prepared).unwrap();
+    assert_eq!(second_prepared.into_group(), second);
+    assert_eq!(store.next_sequence().unwrap(), 3);
+
+    for new in first.events.iter().chain(&second.events) {
+        assert_eq!(
+            store.event(new.event.sequence).unwrap(),
+            Some(new.event.clone())
+        );
+        assert_eq!(
+            store.sequence_of(&new.event.hash).unwrap(),
+            Some(new.event.sequence)
+        );
+    }
+    assert_eq!(
+        store.lot_events(&lot_id("L1"), None, 10).unwrap(),
+        vec![0, 1, 2]
+    );
+    assert_eq!(store.followers(&hash_of(0)).unwrap(), vec![1]);
+    assert_eq!(store.authority().unwrap(), Some(party_id(0)));
+    assert_eq!(store.lot(&lot_id("L1")).unwrap(), Some(lot_record("L1", 0)));
+    assert_eq!(
+        store.latest_checkpoint().unwrap().map(|c| c.tree_size),
+        Some(2)
+    );
+
+    // A prepared group that repeats the log's last event is refused like a plain one.
+    let mut repeat = store.prepare(second);
+    assert_eq!(
+        store.commit_prepared(&mut repeat).unwrap_err().kind(),
+        StoreErrorKind::Conflict
+    );
+    assert_eq!(store.next_sequence().unwrap(), 3);
 }

@@ -139,6 +139,55 @@ impl CommitGroup {
     }
 }
 
+/// A group a store has made ready to commit ([`LedgerStore::prepare`]): the group, and
+/// what its store made of it ahead of the commit (its writes, encoded), which only that
+/// store reads.
+pub struct PreparedGroup {
+    group: CommitGroup,
+    encoded: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl PreparedGroup {
+    /// A group and its store's encoding of it (for a store's [`LedgerStore::prepare`];
+    /// `None`: nothing done ahead).
+    pub fn new(group: CommitGroup, encoded: Option<Box<dyn std::any::Any + Send>>) -> Self {
+        PreparedGroup { group, encoded }
+    }
+
+    /// The group.
+    pub fn group(&self) -> &CommitGroup {
+        &self.group
+    }
+
+    /// Takes the group back, dropping the encoding.
+    pub fn into_group(self) -> CommitGroup {
+        self.group
+    }
+
+    /// Takes the store's encoding out (for its [`LedgerStore::commit_prepared`]): the
+    /// group and its encoding, or the group alone if none was made.
+    pub fn take_encoded<T: 'static>(&mut self) -> (&CommitGroup, Option<T>) {
+        let encoded = match self.encoded.take().map(|any| any.downcast::<T>()) {
+            Some(Ok(encoded)) => Some(*encoded),
+            Some(Err(other)) => {
+                self.encoded = Some(other);
+                None
+            }
+            None => None,
+        };
+        (&self.group, encoded)
+    }
+}
+
+impl std::fmt::Debug for PreparedGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedGroup")
+            .field("group", &self.group)
+            .field("encoded", &self.encoded.is_some())
+            .finish()
+    }
+}
+
 /// A signed checkpoint as stored: the tree size it covers and the signed note.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {
@@ -210,6 +259,20 @@ pub trait LedgerStore: Send + Sync {
     /// [`StoreErrorKind::Conflict`] unless the group's events are numbered consecutively
     /// from [`LedgerStore::next_sequence`].
     fn commit(&self, group: &CommitGroup) -> Result<(), StoreError>;
+    /// Does ahead what of committing `group` needs neither the log's state nor I/O
+    /// (encoding its writes), so that a writer can do it off its commit path. Nothing is
+    /// checked or written: [`LedgerStore::commit_prepared`] does that, exactly as
+    /// [`LedgerStore::commit`] would. By default nothing is done ahead.
+    fn prepare(&self, group: CommitGroup) -> PreparedGroup {
+        PreparedGroup::new(group, None)
+    }
+    /// Commits a group this store prepared, with [`LedgerStore::commit`]'s checks and
+    /// guarantees (a group prepared before another was committed and no longer
+    /// continuing the log is refused). The group stays in `prepared`; its encoding is
+    /// used up.
+    fn commit_prepared(&self, prepared: &mut PreparedGroup) -> Result<(), StoreError> {
+        self.commit(prepared.group())
+    }
     /// The sequence number the next event gets: the number of events in the log.
     fn next_sequence(&self) -> Result<u64, StoreError>;
     /// The event at `sequence`.
