@@ -24,10 +24,13 @@
 //!   then, in batches on every core. If any signature is bad, the group is admitted
 //!   again with those events refused in place (a later event may have relied on one),
 //!   which gives exactly what admitting them in turn would (so a forgery costs its group
-//!   a second admission, a fraction of what checking the group's signatures costs). Then
-//!   it appends the leaves to the Merkle tree and, when one is due, signs a checkpoint.
+//!   a second admission, a fraction of what checking the group's signatures costs). It
+//!   appends the leaves to the Merkle tree, signs a checkpoint when one is due, and has
+//!   the store encode the group's writes (`LedgerStore::prepare`) before it waits for
+//!   the verdicts, so that the encoding too is done while the verifier checks.
 //! - the **committer** (`ledger-commit`) writes each group (events, index entries, tree
-//!   nodes, checkpoint) as one synced batch and only then answers its submitters.
+//!   nodes, checkpoint) as one synced batch (`LedgerStore::commit_prepared`, which checks
+//!   then that the group continues the log) and only then answers its submitters.
 //!
 //! So one fsync serves a whole group, and while one group is written the next is
 //! admitted and verified at once, and the one after it gathers. At most two batches wait
