@@ -544,7 +544,7 @@ impl HttpOptions {
 
 /// Serves gRPC on `grpc` and the query API on `http`, each with its options, until
 /// `shutdown` completes; then, once open calls are done, flushes the store
-/// ([`LedgerStore::flush`](ledger_store::LedgerStore::flush)).
+/// ([`LedgerStore::flush`]).
 pub async fn run(
     ledger: Ledger,
     grpc: (TcpListener, GrpcOptions),
