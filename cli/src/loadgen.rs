@@ -566,7 +566,13 @@ fn dir_bytes(dir: &std::path::Path) -> std::io::Result<[u64; 3]> {
     let mut total = [0; 3];
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        let meta = entry.metadata()?;
+        // A running node deletes the tables a compaction replaced and the logs a flush
+        // emptied: one listed a moment ago may be gone, and is no longer part of it.
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
         if meta.is_dir() {
             let inner = dir_bytes(&entry.path())?;
             for (sum, part) in total.iter_mut().zip(inner) {
