@@ -30,7 +30,7 @@ use ledger_core::checkpoint::LogVerifier;
 use ledger_core::contract::event_hash;
 use ledger_core::ids::{EventHash, KeyId, LotId, PartyId};
 use ledger_core::merkle::{MemTree, TreeHash, leaf_hash};
-use ledger_core::signature::{KeyCache, SignatureCheck, verify_batch_with};
+use ledger_core::signature::{KeyCache, OwnedSignatureCheck, SignatureCheck, verify_batch_with};
 use ledger_core::state::{LotRecord, MemState, PartyRecord};
 use ledger_proto::{decode_signed_event_or_return, pb};
 use ledger_store::{LedgerStore, StoreTree, StoredCheckpoint, StoredEvent};
@@ -93,9 +93,7 @@ fn at(sequence: u64, problem: impl Into<String>) -> AuditFailure {
 /// A signature the replay deferred: to be verified under `key`.
 struct Deferred {
     sequence: u64,
-    body: Vec<u8>,
-    signature: [u8; 64],
-    key: [u8; 32],
+    check: OwnedSignatureCheck,
     signer: PartyId,
     key_id: KeyId,
 }
@@ -125,11 +123,7 @@ impl FirstBad {
 fn verify_chunk(chunk: &[Deferred], first_bad: &FirstBad, keys: &mut KeyCache) {
     let checks: Vec<SignatureCheck<'_>> = chunk
         .iter()
-        .map(|deferred| SignatureCheck {
-            key: &deferred.key,
-            body: &deferred.body,
-            signature: &deferred.signature,
-        })
+        .map(|deferred| deferred.check.as_check())
         .collect();
     if verify_batch_with(&checks, keys) {
         return;
@@ -345,9 +339,11 @@ fn replay(
         if let Some(key) = key {
             chunk.push(Deferred {
                 sequence,
-                body: body_bytes,
-                signature,
-                key,
+                check: OwnedSignatureCheck {
+                    key,
+                    body: body_bytes,
+                    signature,
+                },
                 signer: body.signer.clone(),
                 key_id: body.key_id,
             });

@@ -57,7 +57,7 @@ use ledger_core::checkpoint::LogSigner;
 use ledger_core::ids::{EventHash, KeyId, PartyId};
 use ledger_core::merkle::{Frontier, leaf_hash};
 use ledger_core::rate::{PartyBuckets, SubmissionRate};
-use ledger_core::signature::{KeyCache, SignatureCheck, verify_batch_with};
+use ledger_core::signature::{KeyCache, OwnedSignatureCheck, SignatureCheck, verify_batch_with};
 use ledger_core::{Refusal, RefusalCode, SignedEvent};
 use ledger_store::{
     CommitGroup, EventIndex, LedgerStore, NewEvent, PreparedGroup, StoreError, StoreTree,
@@ -282,12 +282,11 @@ struct Verifier<'a> {
     points: KeyCache,
 }
 
-/// A signature for the verifier to check, with what it needs copied out of its job.
+/// A signature for the verifier to check, copied out of its job (the job's index in the
+/// batch).
 struct OwnedCheck {
     job: usize,
-    key: [u8; 32],
-    signature: [u8; 64],
-    body: Vec<u8>,
+    check: OwnedSignatureCheck,
 }
 
 /// What the admitter hands the committer.
@@ -547,9 +546,11 @@ impl Verifier<'_> {
                 *checking = Some(key);
                 checks.push(OwnedCheck {
                     job: i,
-                    key,
-                    signature: *event.signature(),
-                    body: event.body_bytes().to_vec(),
+                    check: OwnedSignatureCheck {
+                        key,
+                        body: event.body_bytes().to_vec(),
+                        signature: *event.signature(),
+                    },
                 });
             }
         }
@@ -559,14 +560,7 @@ impl Verifier<'_> {
     /// Checks the signatures in one batch (one by one when the batch fails): each job's
     /// index and whether its signature verifies.
     fn check(&mut self, owned: &[OwnedCheck]) -> Vec<(usize, bool)> {
-        let checks: Vec<SignatureCheck<'_>> = owned
-            .iter()
-            .map(|check| SignatureCheck {
-                key: &check.key,
-                body: &check.body,
-                signature: &check.signature,
-            })
-            .collect();
+        let checks: Vec<SignatureCheck<'_>> = owned.iter().map(|o| o.check.as_check()).collect();
         let all_good = !checks.is_empty() && verify_batch_with(&checks, &mut self.points);
         owned
             .iter()

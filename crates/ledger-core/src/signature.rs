@@ -113,6 +113,28 @@ pub struct SignatureCheck<'a> {
     pub signature: &'a [u8; 64],
 }
 
+/// A [`SignatureCheck`] that owns its parts, to hand a batch to another thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedSignatureCheck {
+    /// The public key (one the registry accepted).
+    pub key: [u8; 32],
+    /// The event body.
+    pub body: Vec<u8>,
+    /// The signature.
+    pub signature: [u8; 64],
+}
+
+impl OwnedSignatureCheck {
+    /// The check, borrowing its parts.
+    pub fn as_check(&self) -> SignatureCheck<'_> {
+        SignatureCheck {
+            key: &self.key,
+            body: &self.body,
+            signature: &self.signature,
+        }
+    }
+}
+
 impl SignatureCheck<'_> {
     /// The rule, for this one signature.
     pub fn verify(&self) -> bool {
