@@ -898,10 +898,7 @@ impl LedgerStore for RocksStore {
     fn prepare(&self, group: CommitGroup) -> PreparedGroup {
         // A group that cannot be encoded (a family missing) is encoded again at commit,
         // which then fails with the reason.
-        let encoded = match group.is_empty() {
-            true => None,
-            false => self.encode(&group).ok().map(EncodedGroup),
-        };
+        let encoded = self.encode(&group).ok().map(EncodedGroup);
         PreparedGroup::new(
             group,
             encoded.map(|e| Box::new(e) as Box<dyn std::any::Any + Send>),

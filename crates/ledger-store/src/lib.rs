@@ -165,17 +165,11 @@ impl PreparedGroup {
     }
 
     /// Takes the store's encoding out (for its [`LedgerStore::commit_prepared`]): the
-    /// group and its encoding, or the group alone if none was made.
+    /// group and its encoding, or the group alone if none was made (or one of another
+    /// type: a store reads only its own, and encodes again without it).
     pub fn take_encoded<T: 'static>(&mut self) -> (&CommitGroup, Option<T>) {
-        let encoded = match self.encoded.take().map(|any| any.downcast::<T>()) {
-            Some(Ok(encoded)) => Some(*encoded),
-            Some(Err(other)) => {
-                self.encoded = Some(other);
-                None
-            }
-            None => None,
-        };
-        (&self.group, encoded)
+        let encoded = self.encoded.take().and_then(|any| any.downcast::<T>().ok());
+        (&self.group, encoded.map(|encoded| *encoded))
     }
 }
 
