@@ -431,6 +431,12 @@ pub fn open_ledger_with(
                 data_dir.ledger().display()
             )
         })?;
+    if ledger_rocksdb::compaction_priority() != Some(ledger_rocksdb::CompactionPriority::Idle) {
+        tracing::warn!(
+            "RocksDB's compactions run at nice 19, not SCHED_IDLE: they will take cores \
+             from acknowledgements in bursts"
+        );
+    }
     // A damaged ledger is reported, not written to: new events on a log whose tail or
     // latest checkpoint no longer checks out would extend a history nobody can verify.
     let verifier = ledger_core::checkpoint::LogVerifier::parse(&log.verifier_key())

@@ -269,6 +269,79 @@ fn decode_envelope(sequence: u64, value: &[u8]) -> Result<StoredEvent, StoreErro
     })
 }
 
+/// RocksDB's background jobs: one flush and one compaction at a time (its default,
+/// spelled out because [`compaction_env`] starts the compaction thread itself).
+const BACKGROUND_JOBS: i32 = 2;
+
+/// How many compaction threads [`BACKGROUND_JOBS`] gives: RocksDB keeps a quarter of the
+/// jobs (at least one) for flushes and the rest for compactions.
+const COMPACTION_THREADS: i32 = BACKGROUND_JOBS - BACKGROUND_JOBS / 4;
+
+/// How RocksDB's compaction threads were started in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompactionPriority {
+    /// Under Linux's `SCHED_IDLE` policy: they run only on a core nothing else wants,
+    /// and give it up the moment another thread does.
+    Idle,
+    /// At nice 19 (where `SCHED_IDLE` could not be set): they still hold a core for a
+    /// scheduler slice once they have it.
+    Lowered,
+}
+
+static COMPACTION_PRIORITY: std::sync::OnceLock<CompactionPriority> = std::sync::OnceLock::new();
+
+/// How this process's RocksDB compaction threads run (set by the first open).
+pub fn compaction_priority() -> Option<CompactionPriority> {
+    COMPACTION_PRIORITY.get().copied()
+}
+
+/// The process's RocksDB environment, its compaction threads started (once a process)
+/// below every other thread's priority.
+///
+/// On a small machine a compaction takes a core, in a burst of seconds, from the
+/// threads acknowledgements wait for: that was the p99 at 80% of the maximum ingest
+/// rate (BENCHMARKS.md, sessions 12 and 13). Compactions only tidy what flushes wrote,
+/// so they can wait for a core no one wants; flushes (which free memtables, and which
+/// writes stall on) keep normal priority. RocksDB can lower its pools only to nice 19
+/// through the C API, and a nice-19 thread keeps a core for its slice once it has it;
+/// `SCHED_IDLE` gives it up at once. A new thread inherits its creator's policy, so a
+/// short-lived thread sets `SCHED_IDLE` on itself and starts RocksDB's compaction pool
+/// (`Env::Default`'s low-priority pool, shared by every store the process opens) before
+/// any store opens. If the policy cannot be set, the pool runs at nice 19 instead.
+fn compaction_env() -> Result<rocksdb::Env, rocksdb::Error> {
+    let env = rocksdb::Env::new()?;
+    COMPACTION_PRIORITY.get_or_init(|| {
+        let mut idle_env = env.clone();
+        let started = std::thread::Builder::new()
+            .name("rocksdb-start".into())
+            .spawn(move || {
+                use thread_priority::{
+                    NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+                    set_thread_priority_and_policy, thread_native_id,
+                };
+                let idle = set_thread_priority_and_policy(
+                    thread_native_id(),
+                    ThreadPriority::Min,
+                    ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+                );
+                if idle.is_ok() {
+                    idle_env.set_low_priority_background_threads(COMPACTION_THREADS);
+                }
+                idle.is_ok()
+            })
+            .ok()
+            .and_then(|thread| thread.join().ok())
+            .unwrap_or(false);
+        if started {
+            CompactionPriority::Idle
+        } else {
+            env.clone().lower_thread_pool_cpu_priority();
+            CompactionPriority::Lowered
+        }
+    });
+    Ok(env)
+}
+
 impl RocksStore {
     /// Opens (creating if needed) the store in `path` with default options.
     pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
@@ -281,12 +354,9 @@ impl RocksStore {
         db_options.create_if_missing(true);
         db_options.create_missing_column_families(true);
         db_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        // Compactions run below the writer's CPU priority: on a small machine they
-        // would otherwise take the cores acknowledgements wait for, in bursts. Flushes
-        // (which free memtables) keep normal priority.
-        let mut env = rocksdb::Env::new().map_err(io)?;
-        env.lower_thread_pool_cpu_priority();
+        let env = compaction_env().map_err(io)?;
         db_options.set_env(&env);
+        db_options.set_max_background_jobs(BACKGROUND_JOBS);
         let memtables = options.memtable_bytes.max(4 << 20);
         db_options.set_write_buffer_manager(
             &rocksdb::WriteBufferManager::new_write_buffer_manager(memtables, true),

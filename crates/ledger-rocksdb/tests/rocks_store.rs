@@ -170,3 +170,40 @@ impl ParseLot for &str {
         ledger_core::LotId::parse(self).unwrap()
     }
 }
+
+/// The scheduling policy (`SCHED_OTHER` 0, `SCHED_IDLE` 5) of each of this process's
+/// threads whose name starts with `prefix`, from `/proc/self/task/*/stat`.
+fn thread_policies(prefix: &str) -> Vec<(String, u32)> {
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let task = task.unwrap().path();
+        let Ok(stat) = std::fs::read_to_string(task.join("stat")) else {
+            continue; // the thread ended
+        };
+        let name = &stat[stat.find('(').unwrap() + 1..stat.rfind(')').unwrap()];
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        // After the name come fields 3 onwards; the policy is field 41.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        policies.push((name.to_string(), fields[41 - 3].parse().unwrap()));
+    }
+    policies
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn compactions_run_on_idle_threads_and_flushes_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(
+        ledger_rocksdb::compaction_priority(),
+        Some(ledger_rocksdb::CompactionPriority::Idle)
+    );
+    let low = thread_policies("rocksdb:low");
+    assert!(!low.is_empty(), "no compaction thread: {low:?}");
+    assert!(low.iter().all(|(_, policy)| *policy == 5), "{low:?}");
+    let high = thread_policies("rocksdb:high");
+    assert!(!high.is_empty(), "no flush thread: {high:?}");
+    assert!(high.iter().all(|(_, policy)| *policy == 0), "{high:?}");
+}
