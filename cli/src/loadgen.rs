@@ -153,7 +153,11 @@ pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<V
         ledger_node::keys::read_key_file(&args.signer.key)?,
     );
     let parties = LoadParties::new(args.parties);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread drives every stream. It needs a fraction of a core, and on one thread
+    // its tasks wake each other without waking another thread: at an open-loop rate it
+    // takes about a quarter less CPU than two threads did, CPU the node it shares the
+    // cores with could use (BENCHMARKS.md, session 13).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let channels = runtime.block_on(connect(&args.server, args.clients))?;
@@ -449,8 +453,7 @@ async fn drive(
             let due = rate.map(|rate| Duration::from_secs_f64(i as f64 / rate));
             // An event already due goes at once, without a timer: the timer's
             // resolution is a millisecond, so several events fall due together, and a
-            // timer for each costs CPU that the node, sharing the cores, could use
-            // (about 5% of this side's network threads at 36,000 events/s).
+            // timer for each costs CPU that the node, sharing the cores, could use.
             if let Some(due) = due.filter(|due| start.elapsed() < *due) {
                 tokio::time::sleep_until((start + due).into()).await;
             }
