@@ -274,8 +274,20 @@ fn decode_envelope(sequence: u64, value: &[u8]) -> Result<StoredEvent, StoreErro
 const BACKGROUND_JOBS: i32 = 2;
 
 /// How many compaction threads [`BACKGROUND_JOBS`] gives: RocksDB keeps a quarter of the
-/// jobs (at least one) for flushes and the rest for compactions.
-const COMPACTION_THREADS: i32 = BACKGROUND_JOBS - BACKGROUND_JOBS / 4;
+/// jobs (at least one) for flushes and the rest (at least one) for compactions
+/// (`DBImpl::GetBGJobLimits`).
+const COMPACTION_THREADS: i32 = {
+    let flushes = if BACKGROUND_JOBS / 4 > 1 {
+        BACKGROUND_JOBS / 4
+    } else {
+        1
+    };
+    if BACKGROUND_JOBS - flushes > 1 {
+        BACKGROUND_JOBS - flushes
+    } else {
+        1
+    }
+};
 
 /// How RocksDB's compaction threads were started in this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -173,6 +173,7 @@ impl ParseLot for &str {
 
 /// The scheduling policy (`SCHED_OTHER` 0, `SCHED_IDLE` 5) of each of this process's
 /// threads whose name starts with `prefix`, from `/proc/self/task/*/stat`.
+#[cfg(target_os = "linux")]
 fn thread_policies(prefix: &str) -> Vec<(String, u32)> {
     let mut policies = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
