@@ -354,16 +354,6 @@ fn compaction_env() -> Result<rocksdb::Env, rocksdb::Error> {
     Ok(env)
 }
 
-/// Compression by level (RocksDB's seven): none for level 0, LZ4 below. A flush writes
-/// level 0, on a thread of normal priority that writes wait for, so it does not compress:
-/// compressing was about 30% of a flush's CPU. Level 0's tables are a few, short-lived;
-/// the compaction that merges them down compresses them, on the idle thread
-/// ([`CompactionPriority`]).
-const LEVEL_COMPRESSION: [rocksdb::DBCompressionType; 7] = {
-    use rocksdb::DBCompressionType::{Lz4, None};
-    [None, Lz4, Lz4, Lz4, Lz4, Lz4, Lz4]
-};
-
 impl RocksStore {
     /// Opens (creating if needed) the store in `path` with default options.
     pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
@@ -428,7 +418,6 @@ impl RocksStore {
             let bloom = matches!(*name, CF_BY_HASH | CF_LOTS | CF_PARTIES);
             let mut cf_options = Options::default();
             cf_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-            cf_options.set_compression_per_level(&LEVEL_COMPRESSION);
             cf_options.set_block_based_table_factory(&table_options(bloom));
             cf_options.set_write_buffer_size(memtables / 4);
             if bloom {
@@ -1428,46 +1417,5 @@ impl Tamper<'_> {
             .expect("node exists");
         value[byte % 32] ^= 1 << (bit % 8);
         self.0.db.put_cf(tree, key, value).expect("write");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flushes_write_uncompressed_tables_and_compactions_compress_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = RocksStore::open(dir.path()).unwrap();
-        let events = store.cf(CF_EVENTS);
-        let value = [b'a'; 1000];
-        for i in 0u64..1000 {
-            store.db.put_cf(events, i.to_be_bytes(), value).unwrap();
-        }
-        let raw = 1000 * (8 + value.len());
-        let table_bytes = |at_level_0: bool| -> usize {
-            store
-                .db
-                .live_files()
-                .unwrap()
-                .iter()
-                .filter(|f| f.column_family_name == CF_EVENTS && (f.level == 0) == at_level_0)
-                .map(|f| f.size)
-                .sum()
-        };
-
-        store.db.flush_cf(events).unwrap();
-        assert!(
-            table_bytes(true) >= raw,
-            "level 0: {} bytes",
-            table_bytes(true)
-        );
-
-        store
-            .db
-            .compact_range_cf(events, None::<&[u8]>, None::<&[u8]>);
-        assert_eq!(table_bytes(true), 0, "compacted down");
-        let compacted = table_bytes(false);
-        assert!(compacted > 0 && compacted < raw / 10, "{compacted} bytes");
     }
 }
