@@ -15,7 +15,8 @@
 # phase at R events a second instead of the maximum); FRESH=1 runs the 80% phase on a
 # second node with a fresh data directory, so that it covers the same stretch of ledger
 # (events 0 to EVENTS) as the maximum it is a fraction of, not the next one, where each
-# event costs more (see BENCHMARKS.md); AUDIT=1
+# event costs more (see BENCHMARKS.md), then the maximum once more on a third fresh node,
+# and reports how far the host's speed drifted between the two maxima; AUDIT=1
 # then stops the node and audits the whole ledger with `foodtrace audit` (RocksDB, same
 # disk), reporting its rate against the bounds measured at the start.
 set -euo pipefail
@@ -62,6 +63,21 @@ if [ -n "${FRESH:-}" ] && [ -n "$FRACTION" ]; then
     echo "$FRACTION of max ($MAX events/s) on a fresh node: $RATE events/s"
     "$BIN/foodtrace" loadgen --server "$GRPC" --key "$WORK/authority.key" --as "$AUTHORITY" \
         --events "$EVENTS" --rate "$RATE" --node-pid "$NODE" --node-data-dir "$DATA" "$@" | tee -a "$WORK/loadgen.log"
+    # The host's speed drifts (see BENCHMARKS.md): the maximum once more, after, on a
+    # third fresh node, says whether "80% of the maximum" still held during that phase.
+    kill $NODE; wait $NODE 2>/dev/null || true
+    DATA="$WORK/data-after"
+    start_node
+    echo "the maximum again, on a fresh node:"
+    "$BIN/foodtrace" loadgen --server "$GRPC" --key "$WORK/authority.key" --as "$AUTHORITY" \
+        --events "$EVENTS" --node-pid "$NODE" --node-data-dir "$DATA" "$@" | tee "$WORK/after.log"
+    AFTER=$(awk '$1 == "max" && /durable events/ { for (i = 1; i < NF; i++) if ($(i + 1) == "durable") print $i }' "$WORK/after.log")
+    awk -v before="$MAX" -v after="$AFTER" -v rate="$RATE" 'BEGIN {
+        drift = (after - before) / before * 100;
+        printf "the host over the run: maximum %d events/s before, %d after (%+.1f%%); the open-loop phase ran at %.3f of their mean; %s\n",
+            before, after, drift, rate / ((before + after) / 2),
+            (drift < -5 || drift > 5) ? "the host drifted by more than 5%: not a measure at that fraction" : "steady (within 5%)"
+    }'
 fi
 
 if [ -n "${AUDIT:-}" ]; then
