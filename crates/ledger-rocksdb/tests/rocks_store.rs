@@ -208,3 +208,21 @@ fn compactions_run_on_idle_threads_and_flushes_do_not() {
     assert!(!high.is_empty(), "no flush thread: {high:?}");
     assert!(high.iter().all(|(_, policy)| *policy == 0), "{high:?}");
 }
+
+/// RocksDB checksums every write-ahead-log record; built for SSE 4.2 (`.cargo/config.toml`)
+/// it does so with the CPU's CRC32C instruction, and says so in its log at open.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn rocksdb_checksums_its_log_with_the_cpus_crc32c() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(RocksStore::open(dir.path()).unwrap());
+    let log = std::fs::read_to_string(dir.path().join("LOG")).unwrap();
+    let line = log
+        .lines()
+        .find(|line| line.contains("Fast CRC32 supported"))
+        .expect("RocksDB logs whether its CRC32C is fast");
+    assert!(
+        line.ends_with("Fast CRC32 supported: Supported on x86"),
+        "{line}"
+    );
+}
