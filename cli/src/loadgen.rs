@@ -195,13 +195,19 @@ pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<V
     while let Some((name, rate)) = phases.pop() {
         let n_chains = args.events.div_ceil(CHAIN_LEN);
         let started = Instant::now();
-        let per_client = sign_chains(
-            &parties,
-            &run_id,
-            next_chain..next_chain + n_chains,
-            at,
-            args.clients,
-        );
+        // Signing (on every core) takes minutes for millions of events; meanwhile this
+        // thread keeps driving the connections, or the node, its keepalive pings
+        // unanswered for 80 s, would close them.
+        let per_client = std::thread::scope(|scope| {
+            let (done, signed) = tokio::sync::oneshot::channel();
+            let chains = next_chain..next_chain + n_chains;
+            let (parties, run_id, clients) = (&parties, &run_id, args.clients);
+            scope.spawn(move || {
+                let _ = done.send(sign_chains(parties, run_id, chains, at, clients));
+            });
+            runtime.block_on(signed)
+        })
+        .context("signing the phase's events")?;
         next_chain += n_chains;
         writeln!(
             out,
