@@ -46,6 +46,9 @@ start_node() { # on a fresh data directory $DATA; sets NODE and GRPC
     GRPC="http://$(grep -o 'grpc=[0-9.:]*' "$DATA.log" | head -1 | cut -d= -f2)"
 }
 start_node
+max_rate() { # the durable events/s of the "max" phase in the load generator's output $1
+    awk '$1 == "max" && /durable events/ { for (i = 1; i < NF; i++) if ($(i + 1) == "durable") print $i }' "$1"
+}
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
 SAME_NODE_FRACTION=$FRACTION
@@ -55,7 +58,7 @@ if [ -n "${FRESH:-}" ]; then SAME_NODE_FRACTION=""; fi
     --node-pid "$NODE" --node-data-dir "$DATA" "$@" | tee "$WORK/loadgen.log"
 
 if [ -n "${FRESH:-}" ] && [ -n "$FRACTION" ]; then
-    MAX=$(awk '$1 == "max" && /durable events/ { for (i = 1; i < NF; i++) if ($(i + 1) == "durable") print $i }' "$WORK/loadgen.log")
+    MAX=$(max_rate "$WORK/loadgen.log")
     RATE=$(awk -v m="$MAX" -v f="$FRACTION" 'BEGIN { printf "%d", m * f }')
     kill $NODE; wait $NODE 2>/dev/null || true
     DATA="$WORK/data-fresh"
@@ -71,7 +74,7 @@ if [ -n "${FRESH:-}" ] && [ -n "$FRACTION" ]; then
     echo "the maximum again, on a fresh node:"
     "$BIN/foodtrace" loadgen --server "$GRPC" --key "$WORK/authority.key" --as "$AUTHORITY" \
         --events "$EVENTS" --node-pid "$NODE" --node-data-dir "$DATA" "$@" | tee "$WORK/after.log"
-    AFTER=$(awk '$1 == "max" && /durable events/ { for (i = 1; i < NF; i++) if ($(i + 1) == "durable") print $i }' "$WORK/after.log")
+    AFTER=$(max_rate "$WORK/after.log")
     awk -v before="$MAX" -v after="$AFTER" -v rate="$RATE" 'BEGIN {
         drift = (after - before) / before * 100;
         printf "the host over the run: maximum %d events/s before, %d after (%+.1f%%); the open-loop phase ran at %.3f of their mean; %s\n",
