@@ -14,8 +14,9 @@
 //! node cannot hide its stall (no coordinated omission). `--rate R` runs one open-loop
 //! phase at `R` events a second instead.
 //!
-//! With `--node-pid` the node's CPU time in each phase (and so its CPU an event) and its
-//! peak resident memory (`VmHWM`) are reported, with
+//! Each phase reports the generator's own CPU time in it (on a machine it shares with the
+//! node, CPU the node did not have). With `--node-pid` the node's CPU time in each phase
+//! (and so its CPU an event) and its peak resident memory (`VmHWM`) are reported, with
 //! `--node-data-dir` its bytes on disk per event; `--bounds` first measures the machine's
 //! raw bounds (see [`crate::bounds`]).
 
@@ -109,6 +110,9 @@ pub struct PhaseReport {
     /// CPU time (user and system, every thread) the node used during the phase, with
     /// `--node-pid`.
     pub node_cpu: Option<Duration>,
+    /// CPU time the load generator itself used during the phase (its events were signed
+    /// before): on a machine it shares with the node, CPU the node did not have.
+    pub loadgen_cpu: Duration,
 }
 
 impl PhaseReport {
@@ -216,19 +220,28 @@ pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<V
             started.elapsed().as_secs_f64()
         )?;
         let cpu_before = args.node_pid.map(process_cpu).transpose()?;
+        let own_cpu_before = process_cpu(std::process::id())?;
         let mut report = runtime.block_on(push(&channels, per_client, rate, &name))?;
+        report.loadgen_cpu = process_cpu(std::process::id())?.saturating_sub(own_cpu_before);
         if let (Some(pid), Some(before)) = (args.node_pid, cpu_before) {
             report.node_cpu = Some(process_cpu(pid)?.saturating_sub(before));
         }
         writeln!(out, "{report}")?;
+        let per_event = |cpu: Duration| cpu.as_secs_f64() * 1e6 / report.acknowledged.max(1) as f64;
         if let Some(cpu) = report.node_cpu {
-            writeln!(
+            write!(
                 out,
-                "  node CPU {:.2} s: {:.1} us an event",
+                "  node CPU {:.2} s: {:.1} us an event;",
                 cpu.as_secs_f64(),
-                cpu.as_secs_f64() * 1e6 / report.acknowledged.max(1) as f64
+                per_event(cpu)
             )?;
         }
+        writeln!(
+            out,
+            "  load generator CPU {:.2} s: {:.1} us an event",
+            report.loadgen_cpu.as_secs_f64(),
+            per_event(report.loadgen_cpu)
+        )?;
         if let Some(file) = &mut latency_csv {
             for (due, latency) in &report.acknowledgements {
                 writeln!(file, "{name},{due},{latency}")?;
@@ -440,6 +453,7 @@ async fn push(
         ],
         acknowledgements,
         node_cpu: None,
+        loadgen_cpu: Duration::ZERO,
     })
 }
 
@@ -537,7 +551,7 @@ async fn count_events(channel: &Channel) -> anyhow::Result<u64> {
 /// 1/100 s (`USER_HZ`, fixed at 100 in its interface to programs).
 fn process_cpu(pid: u32) -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("--node-pid: reading /proc/{pid}/stat"))?;
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
     // The command name (field 2) is in parentheses and may hold spaces; the fields after
     // it start at 3 (`state`), so `utime` (14) and `stime` (15) are the 12th and 13th.
     let (_, after_name) = stat

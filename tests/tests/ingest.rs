@@ -72,6 +72,16 @@ async fn the_load_generator_pushes_whole_chains_and_reports_them() {
         );
     }
     assert_eq!(printed.matches("  node CPU ").count(), 2, "{printed}");
+    // The generator's own CPU, the node's too here (they share this process).
+    assert_eq!(
+        printed.matches(" load generator CPU ").count(),
+        2,
+        "{printed}"
+    );
+    assert!(
+        reports.iter().all(|r| r.loadgen_cpu > Duration::ZERO),
+        "{printed}"
+    );
     assert!(printed.contains("node memory: peak resident"), "{printed}");
     let max = reports[0].rate();
     let scheduled = reports[1].target_rate.expect("an open-loop phase");
