@@ -87,6 +87,13 @@ pub struct LoadgenArgs {
     /// node's RocksDB `LOG`).
     #[arg(long)]
     pub latency_csv: Option<PathBuf>,
+    /// In an open-loop phase, also report the latency percentiles of the events due after
+    /// its first this many seconds: a node that has just started (as `FRESH=1
+    /// bench/ingest.sh` starts one for the phase) takes its first events with cold caches,
+    /// and their latencies are its start-up, not its steady state. The phase's own
+    /// percentiles count every event all the same.
+    #[arg(long, default_value_t = 1.0)]
+    pub steady_after_secs: f64,
 }
 
 /// What one phase measured.
@@ -104,6 +111,9 @@ pub struct PhaseReport {
     pub elapsed: Duration,
     /// Acknowledgement latency percentiles, in microseconds: p50, p90, p99, p99.9, max.
     pub latency_us: [u64; 5],
+    /// In an open-loop phase, the same of the events due after its first
+    /// `--steady-after-secs` (when there were any), and that span.
+    pub steady_latency_us: Option<(Duration, [u64; 5])>,
     /// Every acknowledgement, in the order they came on each stream: when its event was
     /// sent (or due), as Unix microseconds, and its latency in microseconds.
     pub acknowledgements: Vec<(u64, u64)>,
@@ -124,7 +134,8 @@ impl PhaseReport {
 
 impl std::fmt::Display for PhaseReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let [p50, p90, p99, p999, max] = self.latency_us.map(|us| us as f64 / 1000.0);
+        let ms = |latency_us: [u64; 5]| latency_us.map(|us| us as f64 / 1000.0);
+        let [p50, p90, p99, p999, max] = ms(self.latency_us);
         write!(
             f,
             "{:<14} {:>9} events in {:>6.2} s: {:>8.0} durable events/s; ack latency ms p50 {p50:.2} p90 {p90:.2} p99 {p99:.2} p99.9 {p999:.2} max {max:.2}; refused {}",
@@ -133,7 +144,15 @@ impl std::fmt::Display for PhaseReport {
             self.elapsed.as_secs_f64(),
             self.rate(),
             self.refused
-        )
+        )?;
+        if let Some((after, latency_us)) = self.steady_latency_us {
+            let [p50, p90, p99, p999, max] = ms(latency_us);
+            write!(
+                f,
+                "\n  events due after the first {after:?}: ack latency ms p50 {p50:.2} p90 {p90:.2} p99 {p99:.2} p99.9 {p999:.2} max {max:.2}"
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -221,7 +240,10 @@ pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<V
         )?;
         let cpu_before = args.node_pid.map(process_cpu).transpose()?;
         let own_cpu_before = process_cpu(std::process::id())?;
-        let mut report = runtime.block_on(push(&channels, per_client, rate, &name))?;
+        let steady_after = Duration::try_from_secs_f64(args.steady_after_secs)
+            .context("--steady-after-secs: a number of seconds, 0 or more")?;
+        let mut report =
+            runtime.block_on(push(&channels, per_client, rate, &name, steady_after))?;
         report.loadgen_cpu = process_cpu(std::process::id())?.saturating_sub(own_cpu_before);
         if let (Some(pid), Some(before)) = (args.node_pid, cpu_before) {
             report.node_cpu = Some(process_cpu(pid)?.saturating_sub(before));
@@ -392,6 +414,7 @@ async fn push(
     per_client: Vec<Vec<pb::SignedEvent>>,
     rate: Option<f64>,
     name: &str,
+    steady_after: Duration,
 ) -> anyhow::Result<PhaseReport> {
     let start = Instant::now();
     let start_unix_us = std::time::SystemTime::now()
@@ -431,12 +454,18 @@ async fn push(
         eprintln!("loadgen: {refused} events refused; the first: {refusal}");
     }
     latencies.sort_unstable();
-    let percentile = |p: f64| -> u64 {
-        if latencies.is_empty() {
-            return 0;
+    let steady_after_us = steady_after.as_micros() as u64;
+    let steady_latency_us = match rate {
+        Some(_) => {
+            let mut steady: Vec<u64> = acknowledgements
+                .iter()
+                .filter(|(due, _)| due - start_unix_us >= steady_after_us)
+                .map(|(_, latency)| *latency)
+                .collect();
+            steady.sort_unstable();
+            (!steady.is_empty()).then(|| (steady_after, percentiles(&steady)))
         }
-        let rank = ((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
-        latencies[rank - 1]
+        None => None,
     };
     Ok(PhaseReport {
         name: name.to_owned(),
@@ -444,16 +473,22 @@ async fn push(
         acknowledged,
         refused,
         elapsed: last_ack - start,
-        latency_us: [
-            percentile(0.50),
-            percentile(0.90),
-            percentile(0.99),
-            percentile(0.999),
-            percentile(1.0),
-        ],
+        latency_us: percentiles(&latencies),
+        steady_latency_us,
         acknowledgements,
         node_cpu: None,
         loadgen_cpu: Duration::ZERO,
+    })
+}
+
+/// p50, p90, p99, p99.9 and the maximum of `sorted` (ascending); zeros when it is empty.
+fn percentiles(sorted: &[u64]) -> [u64; 5] {
+    [0.50, 0.90, 0.99, 0.999, 1.0].map(|p: f64| {
+        if sorted.is_empty() {
+            return 0;
+        }
+        let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+        sorted[rank - 1]
     })
 }
 

@@ -30,6 +30,7 @@ fn loadgen_args(node: &TestNode, key: &std::path::Path) -> LoadgenArgs {
         node_pid: None,
         node_data_dir: Some(node.data_dir().join("ledger")),
         latency_csv: None,
+        steady_after_secs: 0.05,
     }
 }
 
@@ -72,6 +73,13 @@ async fn the_load_generator_pushes_whole_chains_and_reports_them() {
         );
     }
     assert_eq!(printed.matches("  node CPU ").count(), 2, "{printed}");
+    assert_eq!(
+        printed
+            .matches("  events due after the first 50ms: ack latency ms p50 ")
+            .count(),
+        1,
+        "{printed}"
+    );
     // The generator's own CPU, the node's too here (they share this process).
     assert_eq!(
         printed.matches(" load generator CPU ").count(),
@@ -118,6 +126,23 @@ async fn the_load_generator_pushes_whole_chains_and_reports_them() {
         assert_eq!(of_phase.len(), 3_000, "{phase}");
         let max_latency = of_phase.iter().map(|row| row.2).max().unwrap();
         assert_eq!(max_latency, report.latency_us[4], "{phase}");
+        // The open-loop phase's events due after its first 50 ms, apart (every stream's
+        // first event is due at the phase's start).
+        let start = of_phase.iter().map(|row| row.1).min().unwrap();
+        let steady_max = of_phase
+            .iter()
+            .filter(|row| row.1 >= start + 50_000)
+            .map(|row| row.2)
+            .max();
+        match report.target_rate {
+            None => assert_eq!(report.steady_latency_us, None, "{phase}"),
+            Some(_) => {
+                let (after, steady) = report.steady_latency_us.expect("an open-loop phase");
+                assert_eq!(after, Duration::from_millis(50));
+                assert_eq!(Some(steady[4]), steady_max, "{phase}");
+                assert!(steady.windows(2).all(|w| w[0] <= w[1]), "{steady:?}");
+            }
+        }
         assert!(
             of_phase
                 .iter()
