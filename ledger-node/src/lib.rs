@@ -70,6 +70,9 @@ pub struct GrpcOptions {
     /// Connections held open at once, in all and per client address; more are closed
     /// as they come.
     pub connections: ConnectionLimit,
+    /// How often a quiet connection is pinged, and how long the node waits for the
+    /// answer before it closes the connection (see [`KEEPALIVE`]).
+    pub keepalive: (std::time::Duration, std::time::Duration),
 }
 
 impl Default for GrpcOptions {
@@ -78,6 +81,7 @@ impl Default for GrpcOptions {
             tls: None,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             connections: ConnectionLimit::GRPC,
+            keepalive: KEEPALIVE,
         }
     }
 }
@@ -165,8 +169,8 @@ pub async fn serve_with(
         .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
         .initial_connection_window_size(Some(4 * STREAM_WINDOW_BYTES))
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
-        .http2_keepalive_interval(Some(KEEPALIVE.0))
-        .http2_keepalive_timeout(Some(KEEPALIVE.1))
+        .http2_keepalive_interval(Some(options.keepalive.0))
+        .http2_keepalive_timeout(Some(options.keepalive.1))
         .timeout(options.call_timeout)
         .add_service(health_service)
         .add_service(reflection)

@@ -165,6 +165,8 @@ pub struct NodeSetup {
     pub grpc_connections: Option<query_api::connections::ConnectionLimit>,
     /// Connections HTTP holds at once.
     pub http_connections: Option<query_api::connections::ConnectionLimit>,
+    /// How often gRPC pings a quiet connection, and how long it waits for the answer.
+    pub grpc_keepalive: Option<(std::time::Duration, std::time::Duration)>,
 }
 
 /// A node running in this process.
@@ -234,6 +236,7 @@ impl TestNode {
             call_timeout,
             grpc_connections,
             http_connections,
+            grpc_keepalive,
         } = setup;
         let ledger = open_ledger(&DataDir::new(&data_dir), None, WriterConfig::default())
             .expect("open the ledger");
@@ -269,6 +272,7 @@ impl TestNode {
             tls,
             call_timeout: call_timeout.unwrap_or(grpc_defaults.call_timeout),
             connections: grpc_connections.unwrap_or(grpc_defaults.connections),
+            keepalive: grpc_keepalive.unwrap_or(grpc_defaults.keepalive),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

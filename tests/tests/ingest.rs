@@ -8,7 +8,8 @@ use std::time::Duration;
 use foodtrace_cli::loadgen::{LoadgenArgs, run};
 use foodtrace_cli::record::SignerArgs;
 use foodtrace_tests::{
-    TestNode, authority, authority_key, cabbage_origin, farm_with_lots, fixed_time, party,
+    NodeSetup, TestNode, authority, authority_key, cabbage_origin, farm_with_lots, fixed_time,
+    party,
 };
 use ledger_core::model::PartyRole;
 use tokio_stream::StreamExt;
@@ -276,4 +277,46 @@ async fn one_connection_may_have_64_calls_open_and_the_next_waits() {
         .unwrap()
         .expect("event 0");
     assert_eq!(event.into_inner().sequence, 0);
+}
+
+/// The load generator signs a phase's events on other threads while its one runtime
+/// thread goes on answering the node's keepalive pings. Before, that thread signed: ten
+/// million events took about 100 s, past the node's 60 s ping and 20 s wait, and the
+/// node closed every connection (`GoAway`). Here the node pings a quiet connection
+/// after 50 ms and waits 250 ms for the answer (a margin for two cores shared with the
+/// other tests), and signing takes longer than both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_answers_the_nodes_pings_while_it_signs() {
+    let (ping, wait) = (Duration::from_millis(50), Duration::from_millis(250));
+    let node = TestNode::start_with(NodeSetup {
+        grpc_keepalive: Some((ping, wait)),
+        ..NodeSetup::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("authority.key");
+    ledger_node::keys::write_key_file(&key, &authority_key()).unwrap();
+    let mut args = loadgen_args(&node, &key);
+    args.at_fraction.clear();
+    args.events = 60_000;
+    let (reports, printed) = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let reports = run(&args, &mut out);
+        (reports, String::from_utf8(out).unwrap())
+    })
+    .await
+    .unwrap();
+    let reports = reports.unwrap_or_else(|error| panic!("{error:#}\n{printed}"));
+    assert_eq!(reports[0].acknowledged, 60_000, "{printed}");
+    // Meaningful only if signing outlasted a ping and its wait.
+    let signing: f64 = printed
+        .split(" events signed in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or_else(|| panic!("no signing time in {printed}"));
+    assert!(
+        signing > (ping + wait).as_secs_f64() + 0.1,
+        "signing took {signing} s: {printed}"
+    );
 }
