@@ -89,9 +89,10 @@ pub struct LoadgenArgs {
     pub latency_csv: Option<PathBuf>,
     /// In an open-loop phase, also report the latency percentiles of the events due after
     /// its first this many seconds: a node that has just started (as `FRESH=1
-    /// bench/ingest.sh` starts one for the phase) takes its first events with cold caches,
-    /// and their latencies are its start-up, not its steady state. The phase's own
-    /// percentiles count every event all the same.
+    /// bench/ingest.sh` starts one for the phase) takes its first events several times
+    /// slower for some tens of milliseconds (BENCHMARKS.md, session 15), and their
+    /// latencies are its start-up, not its steady state. The phase's own percentiles count
+    /// every event all the same.
     #[arg(long, default_value_t = 1.0)]
     pub steady_after_secs: f64,
 }
@@ -158,6 +159,8 @@ impl std::fmt::Display for PhaseReport {
 
 /// Runs the load generator, printing as it goes.
 pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<Vec<PhaseReport>> {
+    let steady_after = Duration::try_from_secs_f64(args.steady_after_secs)
+        .context("--steady-after-secs: a number of seconds, 0 or more")?;
     if args.clients == 0 {
         bail!("--clients: at least one");
     }
@@ -240,8 +243,6 @@ pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<V
         )?;
         let cpu_before = args.node_pid.map(process_cpu).transpose()?;
         let own_cpu_before = process_cpu(std::process::id())?;
-        let steady_after = Duration::try_from_secs_f64(args.steady_after_secs)
-            .context("--steady-after-secs: a number of seconds, 0 or more")?;
         let mut report =
             runtime.block_on(push(&channels, per_client, rate, &name, steady_after))?;
         report.loadgen_cpu = process_cpu(std::process::id())?.saturating_sub(own_cpu_before);
@@ -650,4 +651,49 @@ fn dir_bytes(dir: &std::path::Path) -> std::io::Result<[u64; 3]> {
         total[slot] += meta.len();
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_rank_by_the_nearest_rank_rule() {
+        let sorted: Vec<u64> = (1..=1000).collect();
+        assert_eq!(percentiles(&sorted), [500, 900, 990, 999, 1000]);
+        // Ten latencies: the p99 is the tenth (rank ⌈9.9⌉), not the ninth.
+        let ten: Vec<u64> = (1..=10).collect();
+        assert_eq!(percentiles(&ten), [5, 9, 10, 10, 10]);
+        assert_eq!(percentiles(&[7]), [7; 5]);
+        assert_eq!(percentiles(&[]), [0; 5]);
+    }
+
+    #[test]
+    fn a_bad_steady_span_is_refused_before_anything_runs() {
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            let args = LoadgenArgs {
+                signer: SignerArgs {
+                    key: "absent.key".into(),
+                    signer_party: "11210112MB00000017".into(),
+                },
+                server: crate::ServerArgs::plain("http://127.0.0.1:9"),
+                parties: 10,
+                clients: 1,
+                events: 10,
+                rate: None,
+                at_fraction: Vec::new(),
+                bounds: false,
+                bounds_dir: None,
+                node_pid: None,
+                node_data_dir: None,
+                latency_csv: None,
+                steady_after_secs: bad,
+            };
+            let error = run(&args, &mut Vec::new()).expect_err("refused");
+            assert!(
+                format!("{error:#}").contains("--steady-after-secs"),
+                "{bad}: {error:#}"
+            );
+        }
+    }
 }
