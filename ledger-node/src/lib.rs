@@ -47,8 +47,9 @@ pub const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
 /// With the connection's window, this bounds what one connection can make the node hold.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 
-/// How often a quiet gRPC connection is pinged, and how long the node waits for the
-/// answer before it drops the connection (a peer that vanished without closing it).
+/// By default ([`GrpcOptions::keepalive`]), how often a quiet gRPC connection is pinged,
+/// and how long the node waits for the answer before it drops the connection (a peer
+/// that vanished without closing it).
 pub const KEEPALIVE: (std::time::Duration, std::time::Duration) = (
     std::time::Duration::from_secs(60),
     std::time::Duration::from_secs(20),
