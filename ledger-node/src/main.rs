@@ -91,10 +91,10 @@ struct Args {
     /// Under load (the writer's verifier busy at least half the time lately), how long,
     /// in microseconds, a batch's first event may wait for more to gather: signatures are
     /// cheaper to check in bigger batches. 0: never wait.
-    #[arg(long, env = "FOODTRACE_GROUP_LINGER_US", default_value_t = 2_000)]
+    #[arg(long, env = "FOODTRACE_GROUP_LINGER_US", default_value_t = GroupLinger::DEFAULT_WAIT_US)]
     group_linger_us: u64,
     /// The events that end that wait once queued.
-    #[arg(long, env = "FOODTRACE_GROUP_LINGER_EVENTS", default_value_t = 192)]
+    #[arg(long, env = "FOODTRACE_GROUP_LINGER_EVENTS", default_value_t = GroupLinger::DEFAULT_UNTIL)]
     group_linger_events: usize,
     /// Seconds an HTTP answer may take before the client gets a 503 saying so.
     #[arg(long, default_value_t = 30)]
