@@ -128,7 +128,7 @@ impl Default for WriterConfig {
 /// need.
 ///
 /// The defaults (5 ms, 384 events) trade about 6 ms of median latency under load for
-/// about 5% less CPU an event at 80% of the maximum rate, which is what the tail there
+/// 2-6% less CPU an event at 80% of the maximum rate, which is what the tail there
 /// depends on (BENCHMARKS.md, session 16; 2 ms and 192 before).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GroupLinger {
