@@ -299,7 +299,7 @@ async fn main() -> anyhow::Result<()> {
             total: args.grpc_max_connections,
             per_address: args.grpc_max_connections_per_address,
         },
-        keepalive: ledger_node::KEEPALIVE,
+        ..GrpcOptions::default()
     };
     ledger_node::run(
         ledger,
