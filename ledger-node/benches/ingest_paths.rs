@@ -20,7 +20,7 @@ use ledger_core::merkle::{Frontier, leaf_hash};
 use ledger_core::model::PartyRole;
 use ledger_node::view::PendingView;
 use ledger_rocksdb::RocksStore;
-use ledger_store::{CommitGroup, EventIndex, LedgerStore, MemStore, NewEvent, StoredEvent};
+use ledger_store::{CommitGroup, LedgerStore, MemStore, NewEvent};
 
 fn decode(event: ledger_proto::pb::SignedEvent) -> SignedEvent {
     ledger_proto::decode_signed_event(event).expect("generated events decode")
@@ -56,32 +56,6 @@ fn ledger_with_chains(chains: usize) -> (MemStore, LoadParties, DateTime<Utc>) {
     (store, parties, now)
 }
 
-/// `event` as the store takes it, at `sequence`.
-fn new_event(
-    event: &SignedEvent,
-    sequence: u64,
-    now: DateTime<Utc>,
-    link_sequence: impl Fn(&ledger_core::EventHash) -> Option<u64>,
-    lot_created: impl Fn(&ledger_core::LotId) -> Option<u64>,
-) -> NewEvent {
-    NewEvent {
-        index: EventIndex::of(
-            event.body(),
-            event.hash(),
-            sequence,
-            link_sequence,
-            lot_created,
-        ),
-        event: StoredEvent {
-            sequence,
-            hash: event.hash(),
-            recorded_at: now,
-            body: event.body_bytes().to_vec(),
-            signature: *event.signature(),
-        },
-    }
-}
-
 /// Admits and commits one event alone.
 fn append(store: &MemStore, event: &SignedEvent, now: DateTime<Utc>) {
     let sequence = store.next_sequence().unwrap();
@@ -90,7 +64,7 @@ fn append(store: &MemStore, event: &SignedEvent, now: DateTime<Utc>) {
         panic!("a duplicate")
     };
     let group = CommitGroup {
-        events: vec![new_event(
+        events: vec![NewEvent::of(
             event,
             sequence,
             now,
@@ -194,7 +168,7 @@ fn store_append(c: &mut Criterion) {
             // created the lot.
             group
                 .events
-                .push(new_event(event, sequence, now, |_| None, |_| None));
+                .push(NewEvent::of(event, sequence, now, |_| None, |_| None));
         }
         group
     };

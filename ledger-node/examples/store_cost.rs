@@ -26,7 +26,7 @@ use ledger_core::merkle::{Frontier, leaf_hash};
 use ledger_core::model::{EventKind, PartyRole, RegionCode, RegisterParty};
 use ledger_node::view::PendingView;
 use ledger_rocksdb::RocksStore;
-use ledger_store::{CommitGroup, EventIndex, LedgerStore, MemStore, NewEvent, StoredEvent};
+use ledger_store::{CommitGroup, LedgerStore, MemStore, NewEvent};
 
 /// The node's allocator, so that the batch's keys and values cost what they do there.
 #[global_allocator]
@@ -113,22 +113,13 @@ fn load_groups(events: usize, size: usize) -> anyhow::Result<Vec<CommitGroup>> {
         let Admission::New(changes) = admit(&view, &event, sequence, now)? else {
             anyhow::bail!("event {sequence} is a duplicate");
         };
-        let new = NewEvent {
-            index: EventIndex::of(
-                event.body(),
-                event.hash(),
-                sequence,
-                |link| memory.sequence_of(link).ok().flatten(),
-                |lot| Some(memory.lot(lot).ok().flatten()?.created_at_sequence),
-            ),
-            event: StoredEvent {
-                sequence,
-                hash: event.hash(),
-                recorded_at: now,
-                body: event.body_bytes().to_vec(),
-                signature: *event.signature(),
-            },
-        };
+        let new = NewEvent::of(
+            &event,
+            sequence,
+            now,
+            |link| memory.sequence_of(link).ok().flatten(),
+            |lot| Some(memory.lot(lot).ok().flatten()?.created_at_sequence),
+        );
         let one = CommitGroup {
             events: vec![new],
             lots: changes.new_lot.into_iter().collect(),

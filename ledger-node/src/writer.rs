@@ -60,8 +60,7 @@ use ledger_core::rate::{PartyBuckets, SubmissionRate};
 use ledger_core::signature::{KeyCache, OwnedSignatureCheck, SignatureCheck, verify_batch_with};
 use ledger_core::{Refusal, RefusalCode, SignedEvent};
 use ledger_store::{
-    CommitGroup, EventIndex, LedgerStore, NewEvent, PreparedGroup, StoreError, StoreTree,
-    StoredCheckpoint, StoredEvent,
+    CommitGroup, LedgerStore, NewEvent, PreparedGroup, StoreError, StoreTree, StoredCheckpoint,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -803,22 +802,13 @@ impl Admitter<'_> {
                             );
                             let leaf = leaf_hash(&hash, event.signature(), now.timestamp_millis());
                             group.tree_nodes.extend(self.frontier.append(leaf));
-                            group.events.push(NewEvent {
-                                event: StoredEvent {
-                                    sequence,
-                                    hash,
-                                    recorded_at: now,
-                                    body: event.body_bytes().to_vec(),
-                                    signature: *event.signature(),
-                                },
-                                index: EventIndex::of(
-                                    body,
-                                    hash,
-                                    sequence,
-                                    |link| view.sequence_of(link),
-                                    |lot| view.lot_created_at(lot),
-                                ),
-                            });
+                            group.events.push(NewEvent::of(
+                                event,
+                                sequence,
+                                now,
+                                |link| view.sequence_of(link),
+                                |lot| view.lot_created_at(lot),
+                            ));
                             group.lots.extend(changes.new_lot);
                             group.parties.extend(changes.party);
                             Ok(Receipt {

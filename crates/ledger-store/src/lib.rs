@@ -20,6 +20,7 @@ mod mem;
 pub use mem::MemStore;
 
 use chrono::{DateTime, Utc};
+use ledger_core::SignedEvent;
 use ledger_core::ids::{EventHash, LotId, PartyId};
 use ledger_core::merkle::{NewNode, NodeReader, TreeHash};
 use ledger_core::model::EventBody;
@@ -110,6 +111,31 @@ pub struct NewEvent {
     pub event: StoredEvent,
     /// Its index entries.
     pub index: EventIndex,
+}
+
+impl NewEvent {
+    /// A signed event as the store takes it at `sequence`, recorded at `recorded_at`:
+    /// its signed bytes and signature as received, and its index entries
+    /// ([`EventIndex::of`], with `link_sequence` and `lot_created` as there).
+    pub fn of(
+        event: &SignedEvent,
+        sequence: u64,
+        recorded_at: DateTime<Utc>,
+        link_sequence: impl Fn(&EventHash) -> Option<u64>,
+        lot_created: impl Fn(&LotId) -> Option<u64>,
+    ) -> NewEvent {
+        let hash = event.hash();
+        NewEvent {
+            index: EventIndex::of(event.body(), hash, sequence, link_sequence, lot_created),
+            event: StoredEvent {
+                sequence,
+                hash,
+                recorded_at,
+                body: event.body_bytes().to_vec(),
+                signature: *event.signature(),
+            },
+        }
+    }
 }
 
 /// Everything one commit writes, atomically.
