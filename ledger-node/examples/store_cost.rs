@@ -10,8 +10,8 @@
 //! cargo run --release -p ledger-node --example store_cost -- [EVENTS] [GROUP]
 //! ```
 //!
-//! EVENTS defaults to 500,000, GROUP (events a commit group) to 384, the writer's
-//! largest group under its default linger. The store is the node's default
+//! EVENTS defaults to 500,000, GROUP (events a commit group) to 384, where the writer's
+//! default linger stops gathering a batch under load. The store is the node's default
 //! (`RocksStore::open`: 64 MiB of memtables, 64 MiB of block cache) in a temporary
 //! directory.
 
