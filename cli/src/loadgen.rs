@@ -124,6 +124,10 @@ pub struct PhaseReport {
     /// CPU time the load generator itself used during the phase (its events were signed
     /// before): on a machine it shares with the node, CPU the node did not have.
     pub loadgen_cpu: Duration,
+    /// The share of the machine's CPU time during the phase that its hypervisor gave to
+    /// something else while this machine's CPUs had work (`steal` in `/proc/stat`), when
+    /// the kernel reports it: a virtual machine whose host is busy runs slower.
+    pub stolen_share: Option<f64>,
 }
 
 impl PhaseReport {
@@ -243,9 +247,13 @@ pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<V
         )?;
         let cpu_before = args.node_pid.map(process_cpu).transpose()?;
         let own_cpu_before = process_cpu(std::process::id())?;
+        let machine_before = machine_cpu();
         let mut report =
             runtime.block_on(push(&channels, per_client, rate, &name, steady_after))?;
         report.loadgen_cpu = process_cpu(std::process::id())?.saturating_sub(own_cpu_before);
+        report.stolen_share = machine_before
+            .zip(machine_cpu())
+            .and_then(|(before, after)| after.stolen_share_since(before));
         if let (Some(pid), Some(before)) = (args.node_pid, cpu_before) {
             report.node_cpu = Some(process_cpu(pid)?.saturating_sub(before));
         }
@@ -259,12 +267,20 @@ pub fn run(args: &LoadgenArgs, out: &mut dyn std::io::Write) -> anyhow::Result<V
                 per_event(cpu)
             )?;
         }
-        writeln!(
+        write!(
             out,
             "  load generator CPU {:.2} s: {:.1} us an event",
             report.loadgen_cpu.as_secs_f64(),
             per_event(report.loadgen_cpu)
         )?;
+        match report.stolen_share {
+            Some(share) => writeln!(
+                out,
+                ";  the machine's CPU time stolen by its hypervisor: {:.1}%",
+                share * 100.0
+            )?,
+            None => writeln!(out)?,
+        }
         if let Some(file) = &mut latency_csv {
             for (due, latency) in &report.acknowledgements {
                 writeln!(file, "{name},{due},{latency}")?;
@@ -479,6 +495,7 @@ async fn push(
         acknowledgements,
         node_cpu: None,
         loadgen_cpu: Duration::ZERO,
+        stolen_share: None,
     })
 }
 
@@ -604,6 +621,51 @@ fn process_cpu(pid: u32) -> anyhow::Result<Duration> {
     Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
+/// The machine's CPU time so far, over all its CPUs, from the first line of `/proc/stat`
+/// (in ticks of 1/100 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MachineCpu {
+    /// Every state: user, nice, system, idle, iowait, irq, softirq and steal.
+    all: u64,
+    /// Steal: time a virtual CPU had work but its hypervisor ran something else.
+    stolen: u64,
+}
+
+impl MachineCpu {
+    /// From `/proc/stat`'s `cpu` line; `None` when it is not one, or has no steal field
+    /// (kernels before 2.6.11).
+    fn parse(line: &str) -> Option<MachineCpu> {
+        let mut fields = line.split_whitespace();
+        if fields.next()? != "cpu" {
+            return None;
+        }
+        // guest and guest_nice, after steal, are already counted in user and nice.
+        let ticks: Vec<u64> = fields
+            .take(8)
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        (ticks.len() == 8).then(|| MachineCpu {
+            all: ticks.iter().sum(),
+            stolen: ticks[7],
+        })
+    }
+
+    /// The share of the CPU time between `before` and this reading that was stolen;
+    /// `None` when no time passed.
+    fn stolen_share_since(self, before: MachineCpu) -> Option<f64> {
+        let all = self.all.checked_sub(before.all)?;
+        let stolen = self.stolen.checked_sub(before.stolen)?;
+        (all > 0).then(|| stolen as f64 / all as f64)
+    }
+}
+
+/// The machine's CPU time now, if `/proc/stat` can be read and parsed.
+fn machine_cpu() -> Option<MachineCpu> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    MachineCpu::parse(stat.lines().next()?)
+}
+
 /// Peak and current resident memory of a process, in bytes (`/proc/PID/status`).
 fn node_memory(pid: u32) -> anyhow::Result<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -656,6 +718,31 @@ fn dir_bytes(dir: &std::path::Path) -> std::io::Result<[u64; 3]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_machines_stolen_cpu_time_is_read_from_proc_stat() {
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        let before =
+            MachineCpu::parse("cpu  8708480 69157 709927 3751255 78719 0 28190 43244 0 0").unwrap();
+        let after =
+            MachineCpu::parse("cpu  8709033 69157 709945 3751579 78719 0 28190 43359 0 0").unwrap();
+        assert_eq!(before.stolen, 43244);
+        assert_eq!(
+            before.all,
+            8708480 + 69157 + 709927 + 3751255 + 78719 + 28190 + 43244
+        );
+        // 553 user + 18 system + 324 idle + 115 steal ticks: 115 of 1,010 stolen.
+        let share = after.stolen_share_since(before).unwrap();
+        assert!((share - 115.0 / 1010.0).abs() < 1e-12, "{share}");
+        assert_eq!(after.stolen_share_since(after), None);
+        // Not the machine's line, a kernel without steal, or not numbers.
+        assert_eq!(MachineCpu::parse("cpu0 1 2 3 4 5 6 7 8 9 10"), None);
+        assert_eq!(MachineCpu::parse("cpu 1 2 3 4 5 6 7"), None);
+        assert_eq!(MachineCpu::parse("cpu 1 2 3 four 5 6 7 8"), None);
+        // This machine's own line reads, and time goes forward on it.
+        let now = machine_cpu().expect("/proc/stat on Linux");
+        assert!(now.all > 0 && now.stolen <= now.all);
+    }
 
     #[test]
     fn percentiles_rank_by_the_nearest_rank_rule() {

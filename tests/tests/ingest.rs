@@ -87,6 +87,18 @@ async fn the_load_generator_pushes_whole_chains_and_reports_them() {
         2,
         "{printed}"
     );
+    // And how much of the machine's time its hypervisor took, read from /proc/stat.
+    for report in &reports {
+        let share = report.stolen_share.expect("/proc/stat has a steal field");
+        assert!((0.0..=1.0).contains(&share), "{share}");
+    }
+    assert_eq!(
+        printed
+            .matches(";  the machine's CPU time stolen by its hypervisor: ")
+            .count(),
+        2,
+        "{printed}"
+    );
     assert!(
         reports.iter().all(|r| r.loadgen_cpu > Duration::ZERO),
         "{printed}"
