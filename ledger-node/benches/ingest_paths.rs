@@ -34,18 +34,8 @@ fn ledger_with_chains(chains: usize) -> (MemStore, LoadParties, DateTime<Utc>) {
     let at = chrono::DateTime::parse_from_rfc3339("2026-11-28T03:00:00+08:00").unwrap();
     let now = Utc::now().trunc_subsecs(3);
     let parties = LoadParties::new(1000);
-    let genesis = authority.sign(
-        at - chrono::Duration::days(2),
-        ledger_core::model::EventKind::RegisterParty(ledger_core::model::RegisterParty {
-            party_id: authority.id().clone(),
-            name: district_synth::text("authority"),
-            role: PartyRole::Authority,
-            region: ledger_core::model::RegionCode::parse(district_synth::HUNNAN).unwrap(),
-            contact: None,
-            keys: vec![authority.signer().grant(at - chrono::Duration::days(3))],
-        }),
-    );
-    let mut events = vec![genesis.0];
+    let genesis = district_synth::genesis(&authority, at - chrono::Duration::days(2));
+    let mut events = vec![genesis];
     events.extend(parties.registrations(&authority, at - chrono::Duration::days(1)));
     for i in 0..chains {
         events.extend(parties.chain("bench", i, at));

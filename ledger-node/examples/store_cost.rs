@@ -23,7 +23,7 @@ use district_synth::load::LoadParties;
 use ledger_core::SignedEvent;
 use ledger_core::admission::{Admission, admit};
 use ledger_core::merkle::{Frontier, leaf_hash};
-use ledger_core::model::{EventKind, PartyRole, RegionCode, RegisterParty};
+use ledger_core::model::PartyRole;
 use ledger_node::view::PendingView;
 use ledger_rocksdb::RocksStore;
 use ledger_store::{CommitGroup, LedgerStore, MemStore, NewEvent};
@@ -81,19 +81,9 @@ fn load_groups(events: usize, size: usize) -> anyhow::Result<Vec<CommitGroup>> {
     let authority = Recorder::new(district_synth::authority_id(), PartyRole::Authority, key);
     let at = chrono::DateTime::parse_from_rfc3339("2026-11-28T03:00:00+08:00")?;
     let now = Utc::now().trunc_subsecs(3);
-    let genesis = authority.sign(
-        at - chrono::Duration::days(2),
-        EventKind::RegisterParty(RegisterParty {
-            party_id: authority.id().clone(),
-            name: district_synth::text("authority"),
-            role: PartyRole::Authority,
-            region: RegionCode::parse(district_synth::HUNNAN)?,
-            contact: None,
-            keys: vec![authority.signer().grant(at - chrono::Duration::days(3))],
-        }),
-    );
+    let genesis = district_synth::genesis(&authority, at - chrono::Duration::days(2));
     let parties = LoadParties::new(1000);
-    let mut wire = vec![genesis.0];
+    let mut wire = vec![genesis];
     wire.extend(parties.registrations(&authority, at - chrono::Duration::days(1)));
     let mut chain = 0;
     while wire.len() < events {

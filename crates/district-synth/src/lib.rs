@@ -647,19 +647,26 @@ pub fn small_history(authority: &Recorder, now: DateTime<FixedOffset>) -> Vec<pb
 /// [`small_history`] with the district's recorders: its `events` begin with the genesis
 /// event.
 pub fn small_district(authority: &Recorder, now: DateTime<FixedOffset>) -> District {
-    let genesis_at = now - Duration::days(400);
-    let genesis = authority.sign(
-        genesis_at,
-        EventKind::RegisterParty(RegisterParty {
-            party_id: authority.id().clone(),
-            name: text("沈阳市浑南区市场监督管理局"),
-            role: PartyRole::Authority,
-            region: RegionCode::parse(HUNNAN).expect("a region code"),
-            contact: None,
-            keys: vec![authority.signer().grant(genesis_at)],
-        }),
-    );
+    let genesis = genesis(authority, now - Duration::days(400));
     let mut district = generate(authority, &Scale::tiny(), 7, now - Duration::hours(1));
-    district.events.insert(0, genesis.0);
+    district.events.insert(0, genesis);
     district
+}
+
+/// The genesis event: the district's market regulator (`authority`) registering itself,
+/// its key valid from `at`, signed at `at`.
+pub fn genesis(authority: &Recorder, at: DateTime<FixedOffset>) -> pb::SignedEvent {
+    authority
+        .sign(
+            at,
+            EventKind::RegisterParty(RegisterParty {
+                party_id: authority.id().clone(),
+                name: text("沈阳市浑南区市场监督管理局"),
+                role: PartyRole::Authority,
+                region: RegionCode::parse(HUNNAN).expect("a region code"),
+                contact: None,
+                keys: vec![authority.signer().grant(at)],
+            }),
+        )
+        .0
 }
